@@ -1,0 +1,1 @@
+"""Data in: the event model (Segment spec), normalisation, identity, importers, the sample store."""
