@@ -1,0 +1,1 @@
+"""Storage: the operational store (SQLAlchemy + Alembic) and the analytics event store (DuckDB)."""

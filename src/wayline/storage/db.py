@@ -1,0 +1,527 @@
+"""The operational store: one facade over SQLite (default) or PostgreSQL.
+
+:class:`Database` opens the store, migrates it to the newest schema, and offers the few
+operations the tracking API and the command line need: workspaces and their write keys, and
+:meth:`Database.accept`, which stores a batch of acknowledged events in one transaction.
+
+Durability. An event is acknowledged (HTTP 200) only after the transaction holding it has
+committed, so nothing acknowledged is lost:
+
+- PostgreSQL: a commit is durable (``synchronous_commit`` on, the server default).
+- SQLite runs in WAL mode with ``synchronous=FULL``. With ``synchronous=NORMAL`` a WAL commit
+  survives a crash of the *process* (the WAL is in the OS page cache) but not a power loss or
+  kernel panic: the last transactions can roll back because the WAL was not fsynced at commit.
+  "Acknowledged is durable" must hold across power loss too, so every commit fsyncs the WAL.
+  The cost is one fsync per commit; requests arriving together share one commit (group commit,
+  see :class:`_GroupCommitter`), so the fsync is amortised over requests as well as events.
+- ``busy_timeout`` lets several server processes share the SQLite file: a writer waits for the
+  lock instead of failing. Write transactions start with ``BEGIN IMMEDIATE``, which takes the
+  write lock up front, so a transaction that read first can never fail to upgrade its lock.
+
+Journeys. An event accepted for a workspace that has a live journey is also queued, in the same
+transaction, in ``journey_inputs`` for the journey runtime (:mod:`wayline.journeys.runtime`):
+the runtime sees every acknowledged event exactly once, and workspaces without live journeys
+pay nothing but a cached set lookup. Which workspaces have live journeys is re-read at most
+every ``journey_cache_seconds``.
+
+Two processes starting at once both call :meth:`Database.migrate`; the migration runs inside a
+transaction holding a lock (SQLite's write lock, PostgreSQL's advisory lock), so the second one
+waits, then finds the schema already at head and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import Executable
+
+from wayline.config import Settings
+from wayline.errors import InputError, NotFound
+from wayline.storage.journey_models import InputRow, JourneyRow
+from wayline.storage.models import InboxEvent, Workspace, WriteKey
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKSPACE_ID = "default"
+"""The id of the workspace created on first start; other parts of Wayline rely on it."""
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises migrations.
+_MIGRATION_LOCK = 0x57A7_11E0_0001
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceInfo:
+    id: str
+    name: str
+    created_at: datetime
+    write_keys: tuple[str, ...]
+    """The workspace's keys that are not revoked, oldest first."""
+
+
+def new_write_key() -> str:
+    """A fresh write key: 32 random bytes, URL-safe (it travels in HTTP basic auth)."""
+    return "wk_" + secrets.token_urlsafe(32)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Database:
+    """The operational store. Thread-safe; open one per process.
+
+    Args:
+        url: a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
+        migrate: bring the schema to head on open (idempotent).
+        clock: where creation times come from (injected in tests).
+        key_cache_seconds: how long a write key → workspace lookup is remembered in-process;
+            a revoked key stops working at most this long after revocation.
+        journey_cache_seconds: how long the set of workspaces with a live journey is
+            remembered; events of a workspace whose first journey went live less than this
+            long ago may not reach the journey runtime.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], datetime] = _utcnow,
+        key_cache_seconds: float = 30.0,
+        journey_cache_seconds: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self.engine = _make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._key_cache: dict[str, tuple[str, float]] = {}
+        self._key_cache_seconds = key_cache_seconds
+        self._key_lock = threading.Lock()
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # Built once: the hot path only binds parameters to this compiled-and-cached statement.
+        self._accept_stmt: Executable = dialect_insert(InboxEvent).on_conflict_do_nothing(
+            index_elements=["workspace_id", "message_id"]
+        )
+        if self.dialect == "postgresql":
+            # psycopg reports no row count for executemany; RETURNING makes SQLAlchemy send
+            # multi-row VALUES ("insertmanyvalues") and tells exactly which rows were new.
+            self._accept_stmt = self._accept_stmt.returning(InboxEvent.id)
+        # For workspaces with a live journey: which messages were new, to queue them for it.
+        self._accept_returning: Executable = (
+            dialect_insert(InboxEvent)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
+            .returning(InboxEvent.message_id)
+        )
+        self._journey_cache_seconds = journey_cache_seconds
+        self._journey_workspaces: tuple[frozenset[str], float] = (frozenset(), -1.0)
+        # SQLite: concurrent accepts share one transaction and one fsync (see _GroupCommitter).
+        self._committer = _GroupCommitter(self) if self.dialect == "sqlite" else None
+        if migrate:
+            self.migrate()
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, **kwargs: Any) -> Database:
+        """The store named by the settings (SQLite in the data folder unless a URL is set)."""
+        settings = settings or Settings()
+        if not settings.database_url:
+            settings.ensure_home()
+        return cls(settings.resolved_database_url, **kwargs)
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._committer.stop()
+        self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions -----------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        with self.engine.connect() as conn:
+            conn.execution_options(wayline_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe when several processes start at once."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # -- workspaces and keys ----------------------------------------------------------------
+
+    def ensure_default_workspace(self) -> tuple[str, str, bool]:
+        """Create the default workspace and its first write key if missing.
+
+        Returns ``(workspace_id, write_key, created)``; ``created`` is true only for the call
+        that created it (one of several processes starting at once).
+        """
+        now = self.clock()
+        with self.write() as conn:
+            ins = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+            result = conn.execute(
+                ins(Workspace)
+                .values(id=DEFAULT_WORKSPACE_ID, name="Default", created_at=now)
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(Workspace.id)
+            )
+            # RETURNING rather than rowcount: psycopg through SQLAlchemy may report -1.
+            created = result.first() is not None
+            if created:
+                key = new_write_key()
+                conn.execute(
+                    insert(WriteKey).values(
+                        key=key, workspace_id=DEFAULT_WORKSPACE_ID, created_at=now
+                    )
+                )
+                return DEFAULT_WORKSPACE_ID, key, True
+        keys = self._keys_of(DEFAULT_WORKSPACE_ID)
+        if not keys:  # every key revoked: issue a new one rather than leave it unreachable
+            return DEFAULT_WORKSPACE_ID, self.create_write_key(DEFAULT_WORKSPACE_ID), False
+        return DEFAULT_WORKSPACE_ID, keys[0], False
+
+    def create_workspace(self, name: str) -> tuple[str, str]:
+        """A new workspace named ``name``, with one write key. Returns ``(id, write_key)``."""
+        name = name.strip()
+        if not name:
+            raise InputError("a workspace needs a name", field="name")
+        workspace_id = "ws_" + secrets.token_hex(6)
+        key = new_write_key()
+        now = self.clock()
+        with self.write() as conn:
+            conn.execute(insert(Workspace).values(id=workspace_id, name=name, created_at=now))
+            conn.execute(
+                insert(WriteKey).values(key=key, workspace_id=workspace_id, created_at=now)
+            )
+        return workspace_id, key
+
+    def create_write_key(self, workspace_id: str) -> str:
+        """Another write key for an existing workspace."""
+        key = new_write_key()
+        with self.write() as conn:
+            if conn.scalar(select(Workspace.id).where(Workspace.id == workspace_id)) is None:
+                raise NotFound(f"no workspace {workspace_id!r}")
+            conn.execute(
+                insert(WriteKey).values(key=key, workspace_id=workspace_id, created_at=self.clock())
+            )
+        return key
+
+    def revoke_write_key(self, key: str) -> None:
+        """Stop accepting ``key`` (within ``key_cache_seconds`` in other processes)."""
+        with self.write() as conn:
+            result = conn.execute(
+                update(WriteKey)
+                .where(WriteKey.key == key, WriteKey.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
+                .returning(WriteKey.key)
+            )
+            if result.first() is None:
+                raise NotFound("no such active write key")
+        with self._key_lock:
+            self._key_cache.pop(key, None)
+
+    def list_workspaces(self) -> list[WorkspaceInfo]:
+        with self.read() as conn:
+            workspaces = conn.execute(
+                select(Workspace.id, Workspace.name, Workspace.created_at).order_by(
+                    Workspace.created_at, Workspace.id
+                )
+            ).all()
+            keys = conn.execute(
+                select(WriteKey.workspace_id, WriteKey.key)
+                .where(WriteKey.revoked_at.is_(None))
+                .order_by(WriteKey.created_at, WriteKey.key)
+            ).all()
+        by_ws: dict[str, list[str]] = {}
+        for ws_id, key in keys:
+            by_ws.setdefault(ws_id, []).append(key)
+        return [
+            WorkspaceInfo(ws_id, name, created, tuple(by_ws.get(ws_id, ())))
+            for ws_id, name, created in workspaces
+        ]
+
+    def _keys_of(self, workspace_id: str) -> list[str]:
+        with self.read() as conn:
+            return list(
+                conn.scalars(
+                    select(WriteKey.key)
+                    .where(WriteKey.workspace_id == workspace_id, WriteKey.revoked_at.is_(None))
+                    .order_by(WriteKey.created_at, WriteKey.key)
+                )
+            )
+
+    def workspace_for_key(self, key: str) -> str | None:
+        """The workspace a write key belongs to; ``None`` when unknown or revoked.
+
+        Known keys are remembered for ``key_cache_seconds`` (the tracking API asks on every
+        request); unknown keys are not, so a key created in another process works at once.
+        """
+        now = time.monotonic()
+        hit = self._key_cache.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        with self.read() as conn:
+            workspace_id = conn.scalar(
+                select(WriteKey.workspace_id).where(
+                    WriteKey.key == key, WriteKey.revoked_at.is_(None)
+                )
+            )
+        with self._key_lock:
+            if workspace_id is None:
+                self._key_cache.pop(key, None)
+            else:
+                self._key_cache[key] = (workspace_id, now + self._key_cache_seconds)
+        return workspace_id
+
+    # -- the inbox --------------------------------------------------------------------------
+
+    def accept(
+        self, workspace_id: str, messages: Sequence[Mapping[str, Any]], received_at: datetime
+    ) -> int:
+        """Store acknowledged messages in the inbox, in one transaction.
+
+        Each message must carry a ``messageId``; one already stored for the workspace is
+        skipped (a client's retry). Returns how many messages were newly stored.
+        """
+        return self.accept_encoded(
+            workspace_id,
+            [(str(m["messageId"]), orjson.dumps(m).decode()) for m in messages],
+            received_at,
+        )
+
+    def accept_encoded(
+        self, workspace_id: str, items: Sequence[tuple[str, str]], received_at: datetime
+    ) -> int:
+        """:meth:`accept` for messages already encoded: ``(message_id, payload JSON text)``.
+
+        The tracking API encodes each message anyway to measure it against the size limit;
+        this spares encoding it twice.
+        """
+        if not items:
+            return 0
+        if self._committer is not None:
+            return self._committer.submit(workspace_id, items, received_at)
+        with self.write() as conn:
+            return self._insert_inbox(conn, workspace_id, items, received_at)
+
+    def _insert_inbox(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        items: Sequence[tuple[str, str]],
+        received_at: datetime,
+    ) -> int:
+        rows = [
+            {
+                "workspace_id": workspace_id,
+                "message_id": message_id,
+                "received_at": received_at,
+                "payload": payload,
+            }
+            for message_id, payload in items
+        ]
+        if workspace_id in self.journey_workspaces():
+            new = {r[0] for r in conn.execute(self._accept_returning, rows)}
+            stored = len(new)
+            queued = []
+            for message_id, payload in items:
+                if message_id in new:
+                    new.discard(message_id)  # the first copy is the one stored
+                    queued.append(
+                        {
+                            "workspace_id": workspace_id,
+                            "person_id": _person_of(payload),
+                            "received_at": received_at,
+                            "payload": payload,
+                        }
+                    )
+            if queued:
+                conn.execute(insert(InputRow), queued)
+            return stored
+        result = conn.execute(self._accept_stmt, rows)
+        if self.dialect == "postgresql":
+            return len(result.all())
+        return int(result.rowcount)
+
+    def journey_workspaces(self) -> frozenset[str]:
+        """The workspaces that have a live journey (cached ``journey_cache_seconds``)."""
+        cached, expires = self._journey_workspaces
+        now = time.monotonic()
+        if expires > now:
+            return cached
+        with self.engine.connect() as conn:
+            found = frozenset(
+                conn.scalars(
+                    select(JourneyRow.workspace_id).where(JourneyRow.status == "live").distinct()
+                )
+            )
+            conn.rollback()
+        self._journey_workspaces = (found, now + self._journey_cache_seconds)
+        return found
+
+    def forget_journey_workspaces(self) -> None:
+        """Re-read the live-journey workspaces on next use (after a publish in this process)."""
+        self._journey_workspaces = (frozenset(), -1.0)
+
+    def inbox_count(self, workspace_id: str | None = None, *, pending: bool = False) -> int:
+        """How many events the inbox holds (``pending``: not yet moved)."""
+        query = select(InboxEvent.id)
+        if workspace_id is not None:
+            query = query.where(InboxEvent.workspace_id == workspace_id)
+        if pending:
+            query = query.where(InboxEvent.moved_at.is_(None))
+        with self.read() as conn:
+            return int(conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def _person_of(payload: str) -> str:
+    """The person a tracked message is about, as the mover will see it (userId, else
+    anonymousId); accepted messages have one of them (the API validated it)."""
+    message = orjson.loads(payload)
+    return str(message.get("userId") or message.get("anonymousId") or "")
+
+
+_Request = tuple[str, Sequence[tuple[str, str]], datetime, "Future[int]"]
+
+
+class _GroupCommitter:
+    """Group commit for SQLite: requests that arrive while a commit is in flight share the next.
+
+    Every acknowledged batch needs an fsync (``synchronous=FULL``), and an fsync costs
+    milliseconds; SQLite also takes one writer at a time across all processes. Committing each
+    request alone would cap a server at one request per fsync. Instead one thread per process
+    writes: it takes every request queued so far, inserts each in one transaction, commits
+    (one fsync), and only then answers them all. Under load the groups grow by themselves (more
+    requests queue up during each fsync); with one request at a time nothing waits. Each request
+    still sees its own count, and none is answered before its commit. Should a group fail, its
+    requests are retried one by one, so one request cannot fail another.
+    """
+
+    MAX_ROWS = 20_000
+    """Rows per group at most: keeps transactions, and the lock held, short."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, workspace_id: str, items: Sequence[tuple[str, str]], at: datetime) -> int:
+        future: Future[int] = Future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="wayline-group-commit", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((workspace_id, items, at, future))
+        return future.result()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+                self._thread = None
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            group = [first]
+            rows = len(first[1])
+            stop = False
+            while rows < self.MAX_ROWS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                group.append(more)
+                rows += len(more[1])
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Request]) -> None:
+        try:
+            with self._db.write() as conn:
+                counts = [self._db._insert_inbox(conn, ws, it, at) for ws, it, at, _ in group]
+        except Exception as exc:
+            if len(group) == 1:
+                group[0][3].set_exception(exc)
+                return
+            for request in group:
+                self._commit([request])
+            return
+        for (_, _, _, future), count in zip(group, counts, strict=True):
+            future.set_result(count)
+
+
+def _make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        # pool_pre_ping: a server restart must not fail the first request after it.
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below): pysqlite's implicit transactions do not cover DDL and
+        # cannot ask for BEGIN IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")  # see the module docstring: power-loss durable
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("wayline_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

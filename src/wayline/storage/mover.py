@@ -1,0 +1,339 @@
+"""The mover: carries acknowledged events from the operational store's inbox into DuckDB.
+
+The tracking API commits events to the inbox (many writers, durable on commit); analytics read
+them from DuckDB's ``events`` table. The mover runs in exactly one process (DuckDB allows one
+writer process per file) and, batch after batch:
+
+1. reads inbox rows not yet moved, oldest first;
+2. normalises them (:func:`wayline.events.normalize.normalize`; they were validated when
+   received) and appends them to DuckDB in one DuckDB transaction;
+3. in one operational-store transaction, marks them moved (clearing the payload, keeping the
+   ``(workspace_id, message_id)`` key so a late retry is still recognised) and brings the
+   customer profiles up to date from the batch's ``identify`` calls;
+4. resolves identities (:func:`wayline.storage.identity.resolve_identities`) for the
+   workspaces in the batch.
+
+Exactly once. The two stores cannot commit together, so a crash can fall between step 2 and
+step 3: the rows are in DuckDB but still pending in the inbox, and the next batch reads them
+again. Step 2 therefore appends only the rows DuckDB does not already hold: an anti-join on
+``(workspace_id, message_id)``, restricted to the batch's ``received_at`` range. A row already
+moved has exactly the ``received_at`` of its inbox row, so the restriction loses nothing, and it
+lets DuckDB's zone maps (min/max per row group) skip every row group outside the range: the
+check reads the few most recent row groups, not the table.
+
+A watermark (the highest inbox id moved, committed in the same DuckDB transaction) was the
+alternative; it is cheaper but wrong on PostgreSQL with several API processes: ids are drawn
+from a sequence when a transaction *starts* writing and become visible when it *commits*, so id
+101 can be visible while id 100 is still uncommitted; a watermark at 101 would skip 100 forever.
+Selecting by "not moved yet" has no such gap, and step 3 is idempotent.
+
+Profiles are updated in the same transaction as the marking, so a batch's traits are applied
+exactly once too. Identity resolution keeps its own watermark over DuckDB rows, so a crash
+before step 4 is made good by the next call, which the mover also makes once when it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from wayline.errors import InputError
+from wayline.events.normalize import normalize
+from wayline.storage.db import Database
+from wayline.storage.eventstore import EventStore, rows_to_arrow
+from wayline.storage.identity import resolve_identities
+from wayline.storage.models import CustomerProfile, InboxEvent, UTCDateTime, Workspace
+
+log = logging.getLogger(__name__)
+
+_CONTACT_TRAITS = {
+    "email": ("email",),
+    "phone": ("phone",),
+    "first_name": ("firstName", "first_name"),
+    "last_name": ("lastName", "last_name"),
+    "timezone": ("timezone",),
+}
+
+
+@dataclass
+class ProfileUpdate:
+    """What a batch says about one person: contact fields, consent, traits, when seen."""
+
+    first_seen: datetime
+    last_seen: datetime
+    identified: bool = False
+    contact: dict[str, str] = field(default_factory=dict)
+    consent: dict[str, bool] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+
+
+def profile_updates(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], ProfileUpdate]:
+    """Fold a batch of event rows into one update per (workspace, person). Pure.
+
+    Every row counts for first/last seen; ``identify`` rows also carry traits, applied in
+    timestamp order so the latest value of a trait wins. Contact fields come from the Segment
+    reserved traits (``email``, ``phone``, ``firstName``/``lastName`` or ``name``, ``timezone``,
+    else ``context.timezone``); consent from ``traits.consent``, an object of channel → boolean.
+    """
+    updates: dict[tuple[str, str], ProfileUpdate] = {}
+    for row in sorted(rows, key=lambda r: r["timestamp"]):
+        key = (row["workspace_id"], row["person_id"])
+        ts = row["timestamp"]
+        upd = updates.get(key)
+        if upd is None:
+            upd = updates[key] = ProfileUpdate(first_seen=ts, last_seen=ts)
+        upd.first_seen = min(upd.first_seen, ts)
+        upd.last_seen = max(upd.last_seen, ts)
+        if row["type"] != "identify":
+            continue
+        upd.identified = True
+        traits: Mapping[str, Any] = row["traits"] or {}
+        upd.traits.update(traits)
+        for column, names in _CONTACT_TRAITS.items():
+            value = next((traits[n] for n in names if traits.get(n) not in (None, "")), None)
+            if value is not None:
+                upd.contact[column] = str(value)
+        name = traits.get("name")
+        if isinstance(name, str) and name.strip() and "first_name" not in upd.contact:
+            first, _, last = name.strip().partition(" ")
+            upd.contact["first_name"] = first
+            if last:
+                upd.contact["last_name"] = last.strip()
+        if "timezone" not in upd.contact:
+            tz = (row["context"] or {}).get("timezone")
+            if isinstance(tz, str) and tz:
+                upd.contact["timezone"] = tz
+        consent = traits.get("consent")
+        if isinstance(consent, Mapping):
+            upd.consent.update({str(k): bool(v) for k, v in consent.items()})
+    return updates
+
+
+class Mover:
+    """Moves the inbox into the event store, one batch at a time. Run it in one process only.
+
+    Args:
+        db: the operational store.
+        store: the DuckDB event store (this process is its writer).
+        batch_size: inbox rows per batch.
+        interval: seconds between polls when the inbox is empty.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        store: EventStore,
+        *,
+        batch_size: int = 2000,
+        interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.batch_size = batch_size
+        self.interval = interval
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def move_batch(self, limit: int | None = None, *, now: datetime | None = None) -> int:
+        """Move up to ``limit`` (default ``batch_size``) pending events; returns how many.
+
+        The count is of inbox rows handled (appended, or found already appended after a
+        crash); 0 means the inbox has nothing pending.
+        """
+        with self.db.read() as conn:
+            pending = conn.execute(
+                select(
+                    InboxEvent.id,
+                    InboxEvent.workspace_id,
+                    InboxEvent.received_at,
+                    InboxEvent.payload,
+                )
+                .where(InboxEvent.moved_at.is_(None))
+                .order_by(InboxEvent.id)
+                .limit(limit or self.batch_size)
+            ).all()
+        if not pending:
+            return 0
+        rows = []
+        moved_ids: list[int] = []
+        failed_ids: list[int] = []
+        for inbox_id, workspace_id, received_at, payload in pending:
+            try:
+                message = orjson.loads(payload or b"{}")
+                rows.append(normalize(message, workspace_id=workspace_id, received_at=received_at))
+                moved_ids.append(inbox_id)
+            except (InputError, orjson.JSONDecodeError) as exc:
+                # Validated on the way in, so only a change of the rules lands here. The row is
+                # marked moved with its payload kept, to be found and replayed by hand.
+                log.error("inbox row %s cannot be normalised, left aside: %s", inbox_id, exc)
+                failed_ids.append(inbox_id)
+        self._append_to_analytics(rows, [p[2] for p in pending])
+        self._mark_moved(moved_ids, failed_ids, rows, now or datetime.now(UTC))
+        for workspace_id in sorted({r["workspace_id"] for r in rows}):
+            resolve_identities(self.store, workspace_id)
+        return len(pending)
+
+    def _append_to_analytics(
+        self, rows: Sequence[Mapping[str, Any]], times: Sequence[datetime]
+    ) -> int:
+        """Append the rows DuckDB does not hold yet, in one DuckDB transaction."""
+        if not rows:
+            return 0
+        # A cursor of its own: its registered table and results cannot clash with anything
+        # else using the store's connection (DuckDB refuses new work on a connection that has
+        # an unfinished result).
+        con = self.store.con.cursor()
+        try:
+            con.register("_moving", rows_to_arrow(rows))
+            con.execute("BEGIN")
+            try:
+                result = con.execute(
+                    """
+                    INSERT INTO events
+                    SELECT m.* FROM _moving m
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM events e
+                        WHERE e.received_at BETWEEN $lo AND $hi
+                          AND e.workspace_id = m.workspace_id
+                          AND e.message_id = m.message_id
+                    )
+                    """,
+                    {"lo": min(times), "hi": max(times)},
+                ).fetchall()
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+        return int(result[0][0]) if result else 0
+
+    def _mark_moved(
+        self,
+        moved_ids: Sequence[int],
+        failed_ids: Sequence[int],
+        rows: Sequence[Mapping[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Mark the batch moved and apply its profile updates, in one transaction."""
+        with self.db.write() as conn:
+            if moved_ids:
+                conn.execute(
+                    update(InboxEvent)
+                    .where(InboxEvent.id.in_(moved_ids))
+                    .values(moved_at=now, payload=None)
+                )
+            if failed_ids:
+                conn.execute(
+                    update(InboxEvent).where(InboxEvent.id.in_(failed_ids)).values(moved_at=now)
+                )
+            apply_profile_updates(conn, profile_updates(rows), dialect=self.db.dialect)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def catch_up_identities(self) -> None:
+        """Resolve identities of every workspace (after a crash between moving and resolving)."""
+        with self.db.read() as conn:
+            workspaces = list(conn.scalars(select(Workspace.id)))
+        for workspace_id in workspaces:
+            resolve_identities(self.store, workspace_id)
+
+    def drain(self) -> int:
+        """Move everything pending now; returns how many events were moved."""
+        total = 0
+        while moved := self.move_batch():
+            total += moved
+        return total
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Move batches until ``stop`` is set, then move what is left and return.
+
+        Meant for a background thread. An error is logged and retried after ``interval``:
+        nothing is lost, the batch is still pending.
+        """
+        try:
+            self.catch_up_identities()
+        except Exception:
+            log.exception("identity catch-up failed; continuing")
+        while not stop.is_set():
+            try:
+                moved = self.move_batch()
+            except Exception:
+                log.exception("moving events failed; retrying in %.1fs", self.interval)
+                moved = 0
+            if moved < self.batch_size:
+                stop.wait(self.interval)
+        self.drain()
+
+
+def apply_profile_updates(
+    conn: Connection, updates: Mapping[tuple[str, str], ProfileUpdate], *, dialect: str
+) -> None:
+    """Upsert the profiles of identified persons; bump ``last_seen`` of the others' profiles."""
+    if not updates:
+        return
+    identified = {k: u for k, u in updates.items() if u.identified}
+    existing: dict[tuple[str, str], Any] = {}
+    if identified:
+        wanted = list(identified)
+        query = select(CustomerProfile).where(
+            CustomerProfile.workspace_id.in_({w for w, _ in wanted}),
+            CustomerProfile.person_id.in_({p for _, p in wanted}),
+        )
+        if dialect == "postgresql":
+            query = query.with_for_update()
+        for profile in conn.execute(query).all():
+            existing[(profile.workspace_id, profile.person_id)] = profile
+    inserts = []
+    for key, upd in identified.items():
+        old = existing.get(key)
+        if old is None:
+            inserts.append(
+                {
+                    "workspace_id": key[0],
+                    "person_id": key[1],
+                    "consent": upd.consent,
+                    "traits": upd.traits,
+                    "first_seen": upd.first_seen,
+                    "last_seen": upd.last_seen,
+                    **{c: upd.contact.get(c) for c in _CONTACT_TRAITS},
+                }
+            )
+            continue
+        conn.execute(
+            update(CustomerProfile)
+            .where(CustomerProfile.id == old.id)
+            .values(
+                consent={**(old.consent or {}), **upd.consent},
+                traits={**(old.traits or {}), **upd.traits},
+                first_seen=min(old.first_seen, upd.first_seen),
+                last_seen=max(old.last_seen, upd.last_seen),
+                **upd.contact,
+            )
+        )
+    if inserts:
+        conn.execute(insert(CustomerProfile), inserts)
+    others = [
+        {"ws": ws, "pid": pid, "seen": u.last_seen}
+        for (ws, pid), u in updates.items()
+        if not u.identified
+    ]
+    if others:
+        seen = bindparam("seen", type_=UTCDateTime())
+        conn.execute(
+            update(CustomerProfile)
+            .where(
+                CustomerProfile.workspace_id == bindparam("ws"),
+                CustomerProfile.person_id == bindparam("pid"),
+                CustomerProfile.last_seen < seen,
+            )
+            .values(last_seen=seen),
+            others,
+        )

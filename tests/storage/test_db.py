@@ -1,0 +1,218 @@
+"""The operational store on SQLite and on PostgreSQL: migrations, workspaces, keys, the inbox."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import inspect, text
+
+from wayline.errors import InputError, NotFound
+from wayline.storage.db import DEFAULT_WORKSPACE_ID, Database
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'wayline.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url, clock=lambda: NOW)
+    yield database
+    database.close()
+
+
+def _msg(i: int, **extra: object) -> dict[str, object]:
+    return {"type": "track", "event": "Viewed", "userId": f"u{i}", "messageId": f"m{i}", **extra}
+
+
+def test_migrates_an_empty_database_to_head(db: Database) -> None:
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"workspaces", "write_keys", "inbox", "customer_profiles", "alembic_version"} <= tables
+    with db.read() as conn:
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+    db.migrate()  # idempotent
+    with db.read() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+
+
+def test_sqlite_is_wal_and_fully_synchronous(tmp_path: Path) -> None:
+    with Database(f"sqlite:///{tmp_path / 'w.sqlite3'}") as db, db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_default_workspace_is_created_once(db: Database) -> None:
+    ws, key, created = db.ensure_default_workspace()
+    assert (ws, created) == (DEFAULT_WORKSPACE_ID, True)
+    assert db.ensure_default_workspace() == (ws, key, False)
+    assert db.workspace_for_key(key) == "default"
+
+
+def test_workspaces_and_keys(db: Database) -> None:
+    db.ensure_default_workspace()
+    ws, key = db.create_workspace("Shop B")
+    assert ws != DEFAULT_WORKSPACE_ID
+    listed = {w.id: w for w in db.list_workspaces()}
+    assert set(listed) == {DEFAULT_WORKSPACE_ID, ws}
+    assert listed[ws].name == "Shop B" and listed[ws].write_keys == (key,)
+    assert listed[ws].created_at == NOW
+    assert db.workspace_for_key(key) == ws
+    assert db.workspace_for_key("wk_unknown") is None
+    with pytest.raises(InputError):
+        db.create_workspace("  ")
+    with pytest.raises(NotFound):
+        db.create_write_key("nope")
+
+
+def test_revoked_key_stops_working(db_url: str) -> None:
+    with Database(db_url, key_cache_seconds=0) as db:
+        ws, key = db.create_workspace("Shop")
+        second = db.create_write_key(ws)
+        assert db.workspace_for_key(key) == ws
+        db.revoke_write_key(key)
+        assert db.workspace_for_key(key) is None
+        assert db.workspace_for_key(second) == ws
+        with pytest.raises(NotFound):
+            db.revoke_write_key(key)
+
+
+def test_accept_is_idempotent(db: Database) -> None:
+    ws, _, _ = db.ensure_default_workspace()
+    batch = [_msg(i) for i in range(50)]
+    assert db.accept(ws, batch, NOW) == 50
+    assert db.accept(ws, batch, NOW + timedelta(seconds=5)) == 0  # a retry: stored once
+    assert db.accept(ws, [*batch[:10], _msg(50), _msg(50)], NOW) == 1  # dup inside a batch too
+    other, _ = db.create_workspace("Other")
+    assert db.accept(other, batch[:3], NOW) == 3  # message ids are per workspace
+    assert db.inbox_count(ws) == 51
+    assert db.inbox_count(pending=True) == 54
+    with db.read() as conn:
+        received = conn.execute(
+            text("SELECT received_at FROM inbox WHERE message_id = 'm0' AND workspace_id = :w"),
+            {"w": ws},
+        ).scalar()
+    assert received is not None
+
+
+def test_failed_accept_stores_nothing(db: Database) -> None:
+    ws, _, _ = db.ensure_default_workspace()
+    with pytest.raises(KeyError):
+        db.accept(ws, [_msg(1), {"type": "track"}], NOW)  # the second has no messageId
+    assert db.inbox_count() == 0
+
+
+def _start(
+    url: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
+) -> None:  # type: ignore[type-arg]
+    barrier.wait()
+    with Database(url) as db:
+        out.put(db.ensure_default_workspace())
+
+
+@pytest.mark.slow  # spawned processes import SQLAlchemy and Alembic: seconds each
+def test_processes_starting_at_once_migrate_once(db_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    n = 4
+    barrier = ctx.Barrier(n)
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_start, args=(db_url, barrier, out)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in range(n)]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert sum(created for _, _, created in results) == 1
+    assert len({key for _, key, _ in results}) == 1
+    with Database(db_url) as db:
+        assert [w.id for w in db.list_workspaces()] == [DEFAULT_WORKSPACE_ID]
+
+
+def test_concurrent_accepts_share_commits_and_count_exactly(db: Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ws, _, _ = db.ensure_default_workspace()
+
+    def send(t: int) -> int:
+        # Threads overlap by half: each id is sent by two threads, stored by one.
+        return sum(
+            db.accept(ws, [_msg(1000 * ((t + k) % 8) + j) for j in range(25)], NOW)
+            for k in range(2)
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        counts = list(pool.map(send, range(8)))
+    assert sum(counts) == 8 * 25 == db.inbox_count(ws)
+
+
+def test_sqlite_write_transactions_take_the_lock_up_front(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "lock.sqlite3"
+    with Database(f"sqlite:///{path}") as db:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        with db.write(), pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        with db.read():
+            other.execute("BEGIN IMMEDIATE")  # a read transaction leaves writers free
+            other.execute("ROLLBACK")
+        other.close()
+
+
+@given(
+    batches=st.lists(
+        st.lists(st.integers(min_value=0, max_value=40), max_size=15), min_size=1, max_size=6
+    )
+)
+@settings(max_examples=25, deadline=None)
+def test_accept_stores_each_message_id_once_whatever_the_retries(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[int]]
+) -> None:
+    """Law: the counts accept() returns add up to the distinct ids, and so does the inbox."""
+    folder = tmp_path_factory.mktemp("prop")
+    with Database(f"sqlite:///{folder / 'w.sqlite3'}") as db:
+        ws, _, _ = db.ensure_default_workspace()
+        returned = sum(db.accept(ws, [_msg(i) for i in batch], NOW) for batch in batches)
+        distinct = len({i for batch in batches for i in batch})
+        assert returned == distinct == db.inbox_count(ws)
+
+
+def test_one_failing_request_does_not_fail_the_others_in_its_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    real = Database._insert_inbox
+
+    def insert(self: Database, conn: Any, ws: str, items: Any, at: datetime) -> int:
+        if ws == "broken":
+            raise RuntimeError("disk on fire")
+        return real(self, conn, ws, items, at)
+
+    monkeypatch.setattr(Database, "_insert_inbox", insert)
+    with Database(f"sqlite:///{tmp_path / 'g.sqlite3'}") as db:
+
+        def send(i: int) -> int | str:
+            try:
+                return db.accept("broken" if i % 4 == 0 else "default", [_msg(i)], NOW)
+            except RuntimeError:
+                return "failed"
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(send, range(40)))
+        assert results.count("failed") == 10
+        assert results.count(1) == 30 == db.inbox_count()
