@@ -1,0 +1,64 @@
+"""Wayline's errors as HTTP responses, mapped in one place.
+
+    InputError       → 400  (Segment answers 400 to a body or event over the size limit too,
+    PayloadTooLarge  → 400   and Segment's clients treat 413 and 400 alike: do not retry)
+    AuthError        → 401
+    NotFound         → 404
+    ConfigError      → 500
+
+The body is JSON with ``code`` and ``message`` (the fields Segment's clients read) and, for bad
+input, where: ``index`` (the message's position in a batch) and ``field``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from wayline.errors import AuthError, ConfigError, InputError, NotFound, PayloadTooLarge
+
+
+def error_body(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) for one of Wayline's errors."""
+    if isinstance(exc, PayloadTooLarge):
+        status, code = 400, "payload_too_large"
+    elif isinstance(exc, InputError):
+        status, code = 400, "invalid_request"
+    elif isinstance(exc, AuthError):
+        status, code = 401, "unauthorized"
+    elif isinstance(exc, NotFound):
+        status, code = 404, "not_found"
+    elif isinstance(exc, ConfigError):
+        status, code = 500, "server_misconfigured"
+    else:
+        status, code = 500, "internal_error"
+    body: dict[str, Any] = {"success": False, "code": code, "message": str(exc)}
+    if isinstance(exc, InputError):
+        if exc.row is not None:
+            body["index"] = exc.row
+        if exc.field is not None:
+            body["field"] = exc.field
+    return status, body
+
+
+def json_error(exc: Exception, *, any_origin: bool = False) -> Response:
+    """The JSON error response; ``any_origin`` lets browsers on any site read it (CORS)."""
+    status, body = error_body(exc)
+    headers = {"Access-Control-Allow-Origin": "*"} if any_origin else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="wayline"'
+    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every route answer Wayline's errors the same way."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        # The tracking API (/v1/…) is called by browser SDKs from the shop's own site.
+        return json_error(exc, any_origin=request.url.path.startswith("/v1/"))
+
+    for exc_type in (InputError, AuthError, NotFound, ConfigError):
+        app.add_exception_handler(exc_type, handle)

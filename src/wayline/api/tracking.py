@@ -1,0 +1,271 @@
+"""The tracking API: Segment's HTTP Tracking API, so any Segment-compatible SDK can send here.
+
+    POST /v1/track | identify | page | screen | alias | group     one message
+    POST /v1/batch  (and /v1/import, its alias)                   {"batch": [...], "context": …}
+
+The write key comes as the HTTP basic-auth user name (password empty), as Segment's SDKs send it,
+or as ``writeKey`` in the body. Bodies may be gzip-compressed (``Content-Encoding: gzip``).
+
+A request is all or nothing: every message is validated (with
+:func:`wayline.events.normalize.validate`, where the event rules live) before any is stored, and
+one bad message refuses the whole request with a 400 naming its index and field. Nothing is
+half-stored. ``{"success": true}`` is answered only after the transaction holding the messages
+has committed, so an acknowledged event is durable; a client that retries (it did not see the
+answer) sends the same ``messageId`` again, and the inbox's unique key stores it once.
+
+Limits, as Segment's: 32 KB per message and per single call, 500 KB per batch, measured on the
+decompressed body; decompression stops at the limit, so a small gzip bomb cannot expand in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import itertools
+import threading
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from wayline.errors import AuthError, InputError, NotFound, PayloadTooLarge
+from wayline.events.normalize import validate
+from wayline.storage.db import Database
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+SINGLE_CALLS = ("track", "identify", "page", "screen", "alias", "group")
+BATCH_CALLS = ("batch", "import")
+
+_OK = b'{"success":true}'
+# Browsers post from the store's own site: the tracking API answers any origin (write keys are
+# public by design; they only let one add events to a workspace).
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
+    "Access-Control-Max-Age": "86400",
+}
+
+router = APIRouter(tags=["tracking"])
+
+
+# -- the pure part: bytes in, validated messages out -----------------------------------------
+
+
+def decompress(raw: bytes, encoding: str | None, limit: int) -> bytes:
+    """The request body, gunzipped if need be, refused past ``limit`` decompressed bytes."""
+    enc = (encoding or "identity").strip().lower()
+    if enc in ("", "identity"):
+        body = raw
+    elif enc in ("gzip", "x-gzip"):
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            # max_length bounds the output: a bomb stops expanding one byte past the limit.
+            body = inflater.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise InputError(f"body is not valid gzip: {exc}", field="Content-Encoding") from None
+        if len(body) <= limit and not inflater.eof:
+            raise InputError("gzip body is truncated", field="Content-Encoding")
+    else:
+        raise InputError(
+            f"unsupported Content-Encoding {encoding!r}; send gzip or nothing",
+            field="Content-Encoding",
+        )
+    if len(body) > limit:
+        raise PayloadTooLarge(f"body is over the {limit // 1024} KB limit (decompressed)")
+    return body
+
+
+def write_key_of(authorization: str | None, doc: Mapping[str, Any]) -> str | None:
+    """The write key: basic-auth user name, else the body's ``writeKey``."""
+    if authorization and authorization[:6].lower() == "basic ":
+        try:
+            user = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthError("malformed basic Authorization header") from None
+        key = user.partition(":")[0]
+        if key:
+            return key
+    body_key = doc.get("writeKey")
+    return body_key if isinstance(body_key, str) and body_key else None
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InputError("the body must be a JSON object")
+    return doc
+
+
+def messages_of(call: str, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The messages a request carries, each a fresh dict with its ``type`` set.
+
+    In a batch, the top-level ``context`` is merged under each message's own (the message's
+    keys win), as Segment does.
+    """
+    if call in SINGLE_CALLS:
+        message = dict(doc)
+        message.pop("writeKey", None)
+        message["type"] = call  # the endpoint names the call, whatever the body says
+        return [message]
+    batch = doc.get("batch")
+    if not isinstance(batch, list):
+        raise InputError("a batch needs a 'batch' array of messages", field="batch")
+    top_context = doc.get("context")
+    messages = []
+    for index, item in enumerate(batch):
+        if not isinstance(item, dict):
+            raise InputError("a message must be a JSON object", source="batch", row=index)
+        message = dict(item)
+        message.pop("writeKey", None)
+        own = message.get("context")
+        if isinstance(top_context, dict) and top_context and (own is None or isinstance(own, dict)):
+            message["context"] = {**top_context, **(own or {})}
+        messages.append(message)
+    return messages
+
+
+def derived_message_id(message: Mapping[str, Any]) -> str:
+    """A ``messageId`` for a message sent without one: a hash of its content.
+
+    Deterministic, so the retry of a body without ids is still stored once (two identical
+    messages sent on purpose are, in turn, stored once too; SDKs always send ids).
+    """
+    digest = hashlib.sha256(orjson.dumps(message, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"wl-{digest[:32]}"
+
+
+def prepare(
+    messages: Sequence[dict[str, Any]],
+    *,
+    received_at: datetime,
+    batch: bool,
+) -> list[tuple[str, str]]:
+    """Validate every message; return ``(message_id, payload JSON)`` for each, or raise.
+
+    Raises :class:`InputError` naming the message's index in the batch (``row``) and the field,
+    before anything is stored.
+    """
+    source = "batch" if batch else None
+    items = []
+    for index, message in enumerate(messages):
+        row = index if batch else None
+        if message.get("messageId") in (None, ""):
+            message["messageId"] = derived_message_id(message)
+        try:
+            validate(message, received_at=received_at)
+        except InputError as exc:
+            raise InputError(exc.message, source=source, row=row, field=exc.field) from None
+        payload = orjson.dumps(message)
+        if len(payload) > MAX_EVENT_BYTES:
+            raise PayloadTooLarge(
+                f"message is {len(payload)} bytes, over the {MAX_EVENT_BYTES // 1024} KB limit",
+                source=source,
+                row=row,
+            )
+        items.append((str(message["messageId"]), payload.decode()))
+    return items
+
+
+# -- the route: thin, I/O only ---------------------------------------------------------------
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, refused as soon as it exceeds ``limit`` (never read whole into memory)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is over the {limit // 1024} KB limit")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over the {limit // 1024} KB limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class LoseResponses:
+    """Test-only fault: answer 503 to every n-th request *after* committing it.
+
+    That is what a client sees when the answer is lost on the way back: it retries a request
+    already stored. Enabled by ``WAYLINE_TEST_LOSE_EVERY_NTH_RESPONSE``; off in production.
+    """
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self._count = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def lose_this_one(self) -> bool:
+        with self._lock:
+            return next(self._count) % self.every == 0
+
+
+def ingest(
+    db: Database,
+    *,
+    call: str,
+    raw: bytes,
+    content_encoding: str | None,
+    authorization: str | None,
+    received_at: datetime,
+) -> int:
+    """Decode, authenticate, validate and store one request; returns the newly stored count."""
+    batch = call in BATCH_CALLS
+    doc = parse_json(
+        decompress(raw, content_encoding, MAX_BATCH_BYTES if batch else MAX_EVENT_BYTES)
+    )
+    key = write_key_of(authorization, doc)
+    if key is None:
+        raise AuthError("missing write key: send it as the basic-auth user name or as 'writeKey'")
+    workspace_id = db.workspace_for_key(key)
+    if workspace_id is None:
+        raise AuthError("unknown or revoked write key")
+    items = prepare(messages_of(call, doc), received_at=received_at, batch=batch)
+    return db.accept_encoded(workspace_id, items, received_at)
+
+
+@router.post("/v1/{call}", summary="Segment-compatible tracking call or batch")
+async def track(call: str, request: Request) -> Response:
+    if call not in SINGLE_CALLS and call not in BATCH_CALLS:
+        raise NotFound(f"no tracking call /v1/{call}")
+    limit = MAX_BATCH_BYTES if call in BATCH_CALLS else MAX_EVENT_BYTES
+    raw = await _read_capped(request, limit)
+    state = request.app.state
+    clock: Callable[[], datetime] = state.clock
+    # The database work blocks: run it off the event loop so other requests are read meanwhile.
+    await anyio.to_thread.run_sync(
+        lambda: ingest(
+            state.db,
+            call=call,
+            raw=raw,
+            content_encoding=request.headers.get("content-encoding"),
+            authorization=request.headers.get("authorization"),
+            received_at=clock(),
+        )
+    )
+    faults: LoseResponses | None = state.lose_responses
+    if faults is not None and faults.lose_this_one():
+        return Response(b'{"success":false,"code":"test_fault","message":"lost"}', 503)
+    return Response(_OK, media_type="application/json", headers=CORS_HEADERS)
+
+
+@router.options("/v1/{call}", include_in_schema=False)
+async def preflight(call: str) -> Response:
+    """CORS preflight for browser SDKs (analytics.js posts from the shop's origin)."""
+    return Response(status_code=204, headers=CORS_HEADERS)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

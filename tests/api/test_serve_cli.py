@@ -1,0 +1,35 @@
+"""``wayline workspaces create|list``: keys are printed and work against the store."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from wayline.cli import _register, app
+from wayline.config import Settings
+from wayline.storage.db import Database
+
+
+def test_workspaces_create_and_list(home: Path) -> None:
+    _register()
+    runner = CliRunner()
+    created = runner.invoke(app, ["workspaces", "create", "Linen & Co"])
+    assert created.exit_code == 0, created.output
+    key = re.search(r"wk_[A-Za-z0-9_-]+", created.output)
+    assert key is not None
+    with Database.open(Settings()) as db:
+        workspace_id = db.workspace_for_key(key.group())
+    assert workspace_id is not None and workspace_id.startswith("ws_")
+
+    listed = runner.invoke(app, ["workspaces", "list"], terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    assert "Linen & Co" in listed.output and "default" in listed.output
+    assert key.group() in listed.output.replace("\n", "").replace("│", "").replace(" ", "")
+
+
+def test_workspace_needs_a_name(home: Path) -> None:
+    _register()
+    result = CliRunner().invoke(app, ["workspaces", "create", "  "])
+    assert result.exit_code != 0
