@@ -1,0 +1,61 @@
+"""Where analytic queries run: DuckDB (the embedded default) or PostgreSQL.
+
+Queries are written once, in DuckDB's SQL dialect, as data (a string built by a pure function),
+and transpiled with sqlglot for PostgreSQL. sqlglot was chosen over Ibis because our queries lean
+on window functions and ASOF-style joins whose exact SQL we want to see and snapshot in tests;
+Ibis would hide it behind an expression API and add a heavy dependency for little gain. A query
+that cannot be expressed portably may carry a hand-written variant per dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+import sqlglot
+
+
+@lru_cache(maxsize=512)
+def transpile(sql: str, dialect: str) -> str:
+    """DuckDB SQL → the given dialect's SQL (unchanged for DuckDB)."""
+    if dialect == "duckdb":
+        return sql
+    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
+
+
+class Backend(Protocol):
+    """Runs an analytic query and returns its rows as tuples."""
+
+    dialect: str
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+@dataclass
+class DuckDBBackend:
+    """Queries a DuckDB connection (``EventStore.con``)."""
+
+    con: Any  # duckdb.DuckDBPyConnection
+    dialect: str = "duckdb"
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.con.execute(sql, list(params)).fetchall())
+
+
+@dataclass
+class PostgresBackend:
+    """Queries a PostgreSQL connection (psycopg 3) holding an ``events`` table of the same shape.
+
+    Parameters are written ``?`` in the DuckDB SQL; they are passed through sqlglot, which
+    renders them as ``%s`` for psycopg.
+    """
+
+    conn: Any  # psycopg.Connection
+    dialect: str = "postgres"
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(transpile(sql, self.dialect), list(params))
+            return list(cur.fetchall())

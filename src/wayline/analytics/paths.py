@@ -1,0 +1,567 @@
+"""Paths: how customers move from event to event — transitions, Sankey paths and top paths.
+
+Definitions (the tests check each against a brute-force reference on random logs):
+
+**Sequence.** The events of the workspace in ``[since, until)`` that pass the property filters
+(:mod:`wayline.analytics.filters`) are grouped per *unit*: a person (``person_id``, the customer
+after identity resolution) or, with ``by="session"``, a session of a person
+(:mod:`wayline.analytics.sessions`; sessions are cut before any exclusion). Each event gets an
+*item* name:
+
+- ``item="event"``: the ``event`` column;
+- ``item="event_or_page"`` (default): the ``page_path`` for page and screen calls (``$page``,
+  ``$screen``) that have one, else the ``event`` column — PostHog's mix of page views and events.
+
+Grouping rules then rename items: the first rule whose regular expression matches the *whole* item
+(``/product/.*``) replaces it by the rule's name (``product_view``). Events whose item, before or
+after grouping, is in ``exclude`` are dropped. A unit's events are ordered by time, and events at
+the same instant by their item name *before* grouping (rows equal in both yield the same item and a
+zero gap, so which comes first changes nothing): every backend gives the same answer. With
+``collapse_repeats`` (default for paths, as in PostHog) a run of consecutive equal items counts
+once: the run's first event stands for it, and the time *into* the next item is measured from the
+run's last event to the next run's first event (the moment the customer moved on). The result is
+the unit's *sequence* ``s_1 … s_n``.
+
+**Transitions** (:func:`transitions`, retentioneering's transition graph). For every unit, the
+pairs ``(path_start, s_1)``, ``(s_i, s_i+1)`` and ``(s_n, path_end)``, with the virtual nodes
+``path_start`` and ``path_end``. Per edge ``(a, b)``: ``count`` (pairs), ``persons`` (distinct
+persons with the pair), ``share`` = count / number of pairs leaving ``a``, ``median_seconds``
+between the two events (``None`` on virtual edges; the median of an even number of gaps is the
+mean of the middle two). Without ``collapse_repeats`` (the default here) ``(a, a)`` self-loops
+count.
+
+**Window.** :func:`paths` looks at a window of each sequence, at most ``steps`` items long:
+
+- no anchor: ``s_1 … s_steps``; steps are numbered 1, 2, …;
+- ``start=X`` (paths *from* X): from the first ``X`` on, ``steps`` items; ``X`` is step 1;
+- ``end=Y`` (paths *to* Y): the ``steps`` items ending at the first ``Y``; ``Y`` is step 0 and
+  the items before it are steps -1, -2, … (aligned on the anchor, as a Sankey needs);
+- ``start=X, end=Y`` (paths *between*): from the first ``X`` to the first ``Y`` after it,
+  truncated to ``steps`` items; ``X`` is step 1. ``X`` may equal ``Y`` (from one ``X`` to the next).
+
+Units without the anchor(s) have no window and are not counted. The window is prefixed by
+``path_start`` when it begins at ``s_1`` and suffixed by ``path_end`` when it ends at ``s_n``
+(step one before/after their neighbour); so drop-offs show as links into ``path_end``.
+
+**Sankey** (``PathsResult.nodes``/``links``). Links are the consecutive pairs of the prefixed
+and suffixed windows; a node is ``(step, item)`` with id ``"<step>_<item>"``. Per link: ``value``
+(pairs), ``persons``, ``share`` = value / all pairs leaving the source node, ``median_seconds``
+as above. Only the ``edge_limit`` links with the largest value are kept (ties by source step,
+source, target), and the nodes they touch.
+
+**Top paths.** Each unit's prefixed and suffixed window is one *path variant*; the
+``path_limit`` most frequent variants with their ``count`` (units), ``persons`` and ``share`` of
+all units that have a window (ties broken by the variant's text).
+
+Every query is built as data (:class:`CompiledQuery`, pure) and run through a
+:class:`~wayline.analytics.backend.Backend`, the same SQL on DuckDB and (transpiled) PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from wayline.analytics.backend import Backend
+from wayline.analytics.filters import PropertyFilter, date_range_sql
+from wayline.analytics.query import CompiledQuery, Params, events_where_sql
+from wayline.analytics.sessions import DEFAULT_SESSION_GAP, sessionize_sql
+from wayline.errors import InputError
+
+PATH_START = "path_start"
+PATH_END = "path_end"
+# Joins a path's items into one string inside SQL (ASCII unit separator: never in a name).
+_SEP = "\x1f"
+_PAGE_EVENTS = ("$page", "$screen")
+MAX_STEPS = 50
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    """Rename every item that fully matches ``pattern`` (a regular expression) to ``name``."""
+
+    pattern: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> GroupRule:
+        """``"/product/.*=product_view"`` → GroupRule (the CLI's ``--group`` syntax)."""
+        pattern, sep, name = text.rpartition("=")
+        if not sep or not pattern or not name:
+            raise InputError(f"expected PATTERN=NAME, got {text!r}", field="group")
+        return cls(pattern, name)
+
+
+@dataclass(frozen=True)
+class PathsQuery:
+    """What to look at. See the module docstring for the meaning of each field."""
+
+    workspace_id: str = "default"
+    since: datetime | None = None
+    until: datetime | None = None
+    by: Literal["person", "session"] = "person"
+    item: Literal["event", "event_or_page"] = "event_or_page"
+    filters: tuple[PropertyFilter, ...] = ()
+    exclude: tuple[str, ...] = ()
+    groups: tuple[GroupRule, ...] = ()
+    collapse_repeats: bool = True
+    start: str | None = None
+    end: str | None = None
+    steps: int = 5
+    edge_limit: int = 50
+    path_limit: int = 10
+    session_gap: timedelta = DEFAULT_SESSION_GAP
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: str
+    target: str
+    count: int
+    persons: int
+    share: float
+    median_seconds: float | None
+
+
+@dataclass(frozen=True)
+class SankeyNode:
+    id: str
+    name: str
+    step: int
+
+
+@dataclass(frozen=True)
+class SankeyLink:
+    source: str
+    target: str
+    value: int
+    persons: int
+    share: float
+    median_seconds: float | None
+
+
+@dataclass(frozen=True)
+class PathVariant:
+    items: tuple[str, ...]
+    count: int
+    persons: int
+    share: float
+
+
+@dataclass(frozen=True)
+class PathsResult:
+    """A Sankey (nodes, links) and the top path variants of one :class:`PathsQuery`."""
+
+    query: PathsQuery
+    units: int
+    nodes: tuple[SankeyNode, ...]
+    links: tuple[SankeyLink, ...]
+    top_paths: tuple[PathVariant, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (d3-sankey / ECharts shape: nodes and links by node id)."""
+        q = self.query
+        return {
+            "query": {
+                "workspace_id": q.workspace_id,
+                "since": q.since.isoformat() if q.since else None,
+                "until": q.until.isoformat() if q.until else None,
+                "by": q.by,
+                "start": q.start,
+                "end": q.end,
+                "steps": q.steps,
+            },
+            "units": self.units,
+            "nodes": [{"id": n.id, "name": n.name, "step": n.step} for n in self.nodes],
+            "links": [
+                {
+                    "source": link.source,
+                    "target": link.target,
+                    "value": link.value,
+                    "persons": link.persons,
+                    "share": link.share,
+                    "median_seconds": link.median_seconds,
+                }
+                for link in self.links
+            ],
+            "top_paths": [
+                {"items": list(p.items), "count": p.count, "persons": p.persons, "share": p.share}
+                for p in self.top_paths
+            ],
+        }
+
+
+# --- validate -------------------------------------------------------------------------------
+
+
+def validate(q: PathsQuery) -> PathsQuery:
+    """Refuse a query that cannot mean anything, saying which field is wrong."""
+    if q.by not in ("person", "session"):
+        raise InputError("by must be person or session", field="by")
+    if q.item not in ("event", "event_or_page"):
+        raise InputError("item must be event or event_or_page", field="item")
+    if not 1 <= q.steps <= MAX_STEPS:
+        raise InputError(f"steps must be between 1 and {MAX_STEPS}, got {q.steps}", field="steps")
+    if q.edge_limit < 1:
+        raise InputError("edge limit must be at least 1", field="edge_limit")
+    if q.path_limit < 0:
+        raise InputError("path limit must not be negative", field="path_limit")
+    date_range_sql(q.since, q.until)  # raises InputError on a naive or empty range
+    if q.session_gap <= timedelta(0):
+        raise InputError("the session gap must be positive", field="session_gap")
+    for rule in q.groups:
+        try:
+            re.compile(rule.pattern)
+        except re.error as exc:
+            raise InputError(
+                f"bad regular expression {rule.pattern!r}: {exc}", field="group"
+            ) from exc
+    for anchor, name in ((q.start, "start"), (q.end, "end")):
+        if anchor is not None and anchor in q.exclude:
+            raise InputError(f"{anchor!r} is both an anchor and excluded", field=name)
+    return q
+
+
+# --- build (pure) ---------------------------------------------------------------------------
+
+
+def _items_cte(q: PathsQuery, p: Params, dialect: str) -> str:
+    """SQL of the filtered, named (and sessionized) events: person_id, unit, ts, event,
+    raw_item, item."""
+    base = (
+        'SELECT person_id, session_id, "timestamp" AS ts, event, page_path '
+        "FROM events WHERE "
+        + events_where_sql(
+            p,
+            workspace_id=q.workspace_id,
+            since=q.since,
+            until=q.until,
+            filters=q.filters,
+            dialect=dialect,
+        )
+    )
+    if q.by == "session":
+        sessions = sessionize_sql(f"({base})", gap=q.session_gap, time_column="ts")
+        unit = (
+            f"SELECT person_id, session_key AS unit, ts, event, page_path FROM ({sessions}) AS _s"
+        )
+    else:
+        unit = f"SELECT person_id, '' AS unit, ts, event, page_path FROM ({base}) AS _b"
+    if q.item == "event_or_page":
+        pages = ", ".join(f"'{e}'" for e in _PAGE_EVENTS)
+        raw = (
+            f"CASE WHEN event IN ({pages}) AND page_path IS NOT NULL THEN page_path ELSE event END"
+        )
+    else:
+        raw = "event"
+    named = "raw_item"
+    if q.groups:
+        whens = " ".join(
+            f"WHEN regexp_matches(raw_item, {p(f'^(?:{rule.pattern})$')}) THEN {p(rule.name)}"
+            for rule in q.groups
+        )
+        named = f"CASE {whens} ELSE raw_item END"
+    sql = (
+        f"SELECT person_id, unit, ts, raw_item, {named} AS item FROM ("
+        f"SELECT person_id, unit, ts, {raw} AS raw_item FROM ({unit}) AS _u"
+        ") AS _r"
+    )
+    if q.exclude:
+        marks = ", ".join(p(name) for name in q.exclude)
+        sql = (
+            f"SELECT * FROM ({sql}) AS _n WHERE raw_item NOT IN ({marks}) AND item NOT IN ({marks})"
+        )
+    return sql
+
+
+def _window(q: PathsQuery, *, order: str = "ts, raw_item") -> str:
+    """The window of a unit's sequence. Ties on time are ordered by the raw item name: rows
+    equal in both give the same item and a zero gap, so every result is the same whichever
+    of them comes first — and the sort key stays narrow, which is where the time goes.
+    Later passes order by the first pass's row number, narrower still."""
+    unit = "person_id" if q.by == "person" else "person_id, unit"
+    return f"PARTITION BY {unit} ORDER BY {order}"
+
+
+def transitions_query(q: PathsQuery, dialect: str = "duckdb") -> CompiledQuery:
+    """SQL of the transition graph (one window pass; no anchor or step limit apply)."""
+    p = Params()
+    items = _items_cte(q, p, dialect)
+    keep = "TRUE" if not q.collapse_repeats else "prev_item IS NULL OR prev_item <> item"
+    sql = f"""
+WITH seq AS MATERIALIZED (
+    SELECT person_id, item,
+        lag(item) OVER w AS prev_item,
+        epoch(ts) - epoch(lag(ts) OVER w) AS gap,
+        lead(item) OVER w IS NULL AS is_last
+    FROM ({items}) AS _i
+    WINDOW w AS ({_window(q)})
+),
+edges AS (
+    SELECT coalesce(prev_item, '{PATH_START}') AS source, item AS target, person_id, gap
+    FROM seq WHERE {keep}
+    UNION ALL
+    SELECT item AS source, '{PATH_END}' AS target, person_id, NULL AS gap
+    FROM seq WHERE is_last
+)
+SELECT source, target, count(*) AS n, count(DISTINCT person_id) AS persons,
+    median(gap) AS median_gap
+FROM edges
+GROUP BY source, target
+ORDER BY n DESC, source, target
+"""
+    return p.compile(sql)
+
+
+def _first_kept(q: PathsQuery, rows: str) -> str:
+    """The first ``steps`` of ``rows`` (pass-1 rows, in sequence order) per unit, numbered
+    ``pos`` 1, 2, …, with ``is_last`` when no row of the unit follows.
+
+    Written as ``row_number() … <= steps + 1`` on its own so that DuckDB turns it into a
+    top-N hash aggregate instead of sorting every row again; the extra row tells whether the
+    sequence goes on, which a ``lead()`` would only know after that full sort.
+    """
+    unit = "person_id" if q.by == "person" else "person_id, unit"
+    return f"""SELECT person_id, unit, item, prev_item, gap, pos,
+            pos = max(pos) OVER (PARTITION BY {unit}) AS is_last
+        FROM (
+            SELECT person_id, unit, item, prev_item, gap,
+                row_number() OVER (PARTITION BY {unit} ORDER BY rn) AS pos
+            FROM ({rows}) AS _k
+        ) AS _top WHERE pos <= {q.steps + 1}"""
+
+
+def _window_cte(q: PathsQuery, p: Params, dialect: str) -> str:
+    """SQL of the windowed rows: person_id, unit, step, item, source (the previous item in the
+    window, ``path_start``, or NULL when the window starts mid-sequence), gap, is_end."""
+    items = _items_cte(q, p, dialect)
+    keep = "TRUE" if not q.collapse_repeats else "(prev_item IS NULL OR prev_item <> item)"
+    w = _window(q)
+    w2 = _window(q, order="rn")
+    n = q.steps
+    # Pass 1 (raw order): the previous item and the gap into this event; anchor counters.
+    extra: list[str] = []
+    if q.start is None and q.end is None and not q.collapse_repeats:
+        # Nothing is dropped after this pass, so positions are known already: one sort only.
+        extra.append("lead(item) OVER w IS NULL AS is_last")
+    if q.start is not None:
+        extra.append(
+            f"count(*) FILTER (WHERE item = {p(q.start)}) OVER (w ROWS BETWEEN UNBOUNDED "
+            "PRECEDING AND CURRENT ROW) AS xs"
+        )
+    if q.end is not None and q.start is None:
+        extra.append(
+            f"count(*) FILTER (WHERE item = {p(q.end)}) OVER (w ROWS BETWEEN UNBOUNDED "
+            "PRECEDING AND 1 PRECEDING) AS ys_before"
+        )
+        extra.append(
+            f"count(*) FILTER (WHERE item = {p(q.end)}) OVER (w ROWS BETWEEN UNBOUNDED "
+            "PRECEDING AND UNBOUNDED FOLLOWING) AS ys"
+        )
+        extra.append(
+            f"count(*) FILTER (WHERE item <> {p(q.end)}) OVER (w ROWS BETWEEN 1 FOLLOWING "
+            "AND UNBOUNDED FOLLOWING) AS others_after"
+        )
+        extra.append(
+            "count(*) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS rows_after"
+        )
+    extra_sql = "".join(f", {e}" for e in extra)
+    pass1 = f"""SELECT person_id, unit, item, row_number() OVER w AS rn,
+        lag(item) OVER w AS prev_item,
+        epoch(ts) - epoch(lag(ts) OVER w) AS gap{extra_sql}
+    FROM ({items}) AS _i
+    WINDOW w AS ({w})"""
+
+    if q.start is None and q.end is None:
+        if q.collapse_repeats:
+            # Pass 2 over the kept rows: their position.
+            sql = _first_kept(q, f"SELECT * FROM ({pass1}) AS _p1 WHERE {keep}")
+        else:
+            sql = f"SELECT *, rn AS pos FROM ({pass1}) AS _p1"
+        return f"""SELECT person_id, unit, pos AS step, item,
+            CASE WHEN pos = 1 THEN '{PATH_START}' ELSE prev_item END AS source,
+            CASE WHEN pos = 1 THEN NULL ELSE gap END AS gap,
+            is_last AS is_end
+        FROM ({sql}) AS _p2 WHERE pos <= {n}"""
+    if q.start is not None and q.end is None:
+        sql = _first_kept(q, f"SELECT * FROM ({pass1}) AS _p1 WHERE {keep} AND xs >= 1")
+        return f"""SELECT person_id, unit, pos AS step, item,
+            CASE WHEN pos > 1 THEN prev_item WHEN prev_item IS NULL THEN '{PATH_START}' END
+                AS source,
+            CASE WHEN pos > 1 THEN gap END AS gap,
+            is_last AS is_end
+        FROM ({sql}) AS _p2 WHERE pos <= {n}"""
+    if q.start is None and q.end is not None:
+        after = "others_after = 0" if q.collapse_repeats else "rows_after = 0"
+        sql = f"""SELECT person_id, unit, item, prev_item, gap,
+            row_number() OVER ({_window(q, order="rn DESC")}) AS back,
+            (ys_before = 0 AND {after}) AS anchor_is_last
+        FROM ({pass1}) AS _p1 WHERE {keep} AND ys > 0 AND ys_before = 0"""
+        return f"""SELECT person_id, unit, 1 - back AS step, item,
+            CASE WHEN prev_item IS NULL THEN '{PATH_START}' WHEN back < {n} THEN prev_item END
+                AS source,
+            CASE WHEN prev_item IS NOT NULL AND back < {n} THEN gap END AS gap,
+            back = 1 AND anchor_is_last AS is_end
+        FROM ({sql}) AS _p2 WHERE back <= {n}"""
+    # Between start and end: the anchor is the first start; the window ends at the first end
+    # after it (not the anchor itself when start == end).
+    anchor = f"(xs = 1 AND item = {p(q.start)})"
+    y_after = f"item = {p(q.end)} AND NOT is_anchor"
+    sql = f"""SELECT person_id, unit, item, prev_item, gap, is_anchor,
+            row_number() OVER w2 AS pos, lead(item) OVER w2 IS NULL AS is_last,
+            count(*) FILTER (WHERE {y_after}) OVER (w2 ROWS BETWEEN UNBOUNDED PRECEDING
+                AND 1 PRECEDING) AS ys_before,
+            count(*) FILTER (WHERE {y_after}) OVER (w2 ROWS BETWEEN UNBOUNDED PRECEDING
+                AND UNBOUNDED FOLLOWING) AS ys
+        FROM (SELECT *, {anchor} AS is_anchor FROM ({pass1}) AS _p0) AS _p1
+        WHERE {keep} AND xs >= 1
+        WINDOW w2 AS ({w2})"""
+    return f"""SELECT person_id, unit, pos AS step, item,
+            CASE WHEN pos > 1 THEN prev_item WHEN prev_item IS NULL THEN '{PATH_START}' END
+                AS source,
+            CASE WHEN pos > 1 THEN gap END AS gap,
+            is_last AS is_end
+        FROM ({sql}) AS _p2 WHERE ys > 0 AND coalesce(ys_before, 0) = 0 AND pos <= {n}"""
+
+
+def paths_query(q: PathsQuery, dialect: str = "duckdb") -> CompiledQuery:
+    """SQL of the Sankey links and the top path variants, in one statement so that the
+    windows are computed once. Rows are ``(kind, a, b, c, d, n, persons, median, total)``:
+
+    - ``link``: source step, source, target step, target, pairs, persons, median gap, pairs
+      leaving the source node — the ``edge_limit`` largest links;
+    - ``path``: starts (0/1), path (items joined by U+001F), ends (0/1), NULL, units, persons,
+      NULL, NULL — the ``path_limit`` most frequent variants;
+    - ``units``: NULLs and the number of units with a window in ``n``.
+    """
+    p = Params()
+    win = _window_cte(q, p, dialect)
+    # The path as text, built from one max() per step rather than an ordered string_agg,
+    # which costs a sort per unit. In a window "to" an anchor steps run 1-n … 0.
+    offset = q.steps if q.end is not None and q.start is None else 0
+    slots = ", ".join(
+        f"max(CASE WHEN step = {k - offset} THEN item END)" for k in range(1, q.steps + 1)
+    )
+    # Per person, a window holds one link per step and is one variant: the distinct-person
+    # count equals the plain count, and skipping it saves a large hash table.
+    persons = "count(*)" if q.by == "person" else "count(DISTINCT person_id)"
+    sql = f"""
+WITH win AS MATERIALIZED ({win}),
+pairs AS (
+    SELECT step - 1 AS source_step, source, step AS target_step, item AS target, person_id, gap
+    FROM win WHERE source IS NOT NULL
+    UNION ALL
+    SELECT step, item, step + 1, '{PATH_END}', person_id, NULL
+    FROM win WHERE is_end
+),
+links AS (
+    SELECT source_step, source, target_step, target, count(*) AS n,
+        {persons} AS persons, median(gap) AS median_gap
+    FROM pairs
+    GROUP BY source_step, source, target_step, target
+),
+units AS (
+    SELECT person_id, unit,
+        max(CASE WHEN source = '{PATH_START}' THEN 1 ELSE 0 END) AS starts,
+        max(CASE WHEN is_end THEN 1 ELSE 0 END) AS ends,
+        concat_ws(chr(31), {slots}) AS path
+    FROM win
+    GROUP BY person_id, unit
+),
+variants AS (
+    SELECT starts, ends, path, count(*) AS n, {persons} AS persons
+    FROM units
+    GROUP BY starts, ends, path
+)
+SELECT 'link' AS kind, CAST(source_step AS BIGINT) AS a, source AS b,
+    CAST(target_step AS BIGINT) AS c, target AS d, n, persons,
+    CAST(median_gap AS DOUBLE) AS median_gap, out_n AS total
+FROM (
+    SELECT *, CAST(sum(n) OVER (PARTITION BY source_step, source) AS BIGINT) AS out_n
+    FROM links
+    ORDER BY n DESC, source_step, source, target
+    LIMIT {int(q.edge_limit)}
+) AS _links
+UNION ALL
+SELECT 'path', CAST(starts AS BIGINT), path, CAST(ends AS BIGINT), NULL, n, persons,
+    CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT)
+FROM (
+    SELECT * FROM variants ORDER BY n DESC, path, starts, ends LIMIT {int(q.path_limit)}
+) AS _paths
+UNION ALL
+SELECT 'units', NULL, NULL, NULL, NULL, count(*), NULL, CAST(NULL AS DOUBLE),
+    CAST(NULL AS BIGINT)
+FROM units
+"""
+    return p.compile(sql)
+
+
+# --- execute and shape ----------------------------------------------------------------------
+
+
+def _seconds(value: Any) -> float | None:
+    # Medians come back as double (DuckDB) or numeric/double (PostgreSQL); a millisecond is
+    # all the precision a journey needs, and rounding makes both backends agree.
+    return None if value is None else round(float(value), 3)
+
+
+def transitions(backend: Backend, q: PathsQuery | None = None) -> list[Transition]:
+    """The transition graph (see the module docstring), most frequent edges first."""
+    q = validate(q or PathsQuery(collapse_repeats=False))
+    cq = transitions_query(q, backend.dialect)
+    rows = backend.fetch(cq.sql, cq.params)
+    out_total: dict[str, int] = {}
+    for source, _t, n, *_ in rows:
+        out_total[source] = out_total.get(source, 0) + int(n)
+    return [
+        Transition(
+            source=source,
+            target=target,
+            count=int(n),
+            persons=int(persons),
+            share=int(n) / out_total[source],
+            median_seconds=_seconds(gap),
+        )
+        for source, target, n, persons, gap in rows
+    ]
+
+
+def _node_id(step: int, name: str) -> str:
+    return f"{step}_{name}"
+
+
+def paths(backend: Backend, q: PathsQuery | None = None) -> PathsResult:
+    """The Sankey and the top paths of ``q`` (see the module docstring)."""
+    q = validate(q or PathsQuery())
+    cq = paths_query(q, backend.dialect)
+    nodes: dict[str, SankeyNode] = {}
+    link_rows: list[tuple[Any, ...]] = []
+    path_rows: list[tuple[Any, ...]] = []
+    units = 0
+    for kind, *row in backend.fetch(cq.sql, cq.params):
+        if kind == "link":
+            link_rows.append(tuple(row))
+        elif kind == "path":
+            path_rows.append(tuple(row))
+        else:
+            units = int(row[4])
+    # UNION ALL keeps no order: restore each part's own.
+    link_rows.sort(key=lambda r: (-int(r[4]), int(r[0]), r[1], r[3]))
+    path_rows.sort(key=lambda r: (-int(r[4]), r[1], int(r[0]), int(r[2])))
+    links = []
+    for s_step, source, t_step, target, n, persons, gap, out_n in link_rows:
+        s_id, t_id = _node_id(int(s_step), source), _node_id(int(t_step), target)
+        nodes.setdefault(s_id, SankeyNode(s_id, source, int(s_step)))
+        nodes.setdefault(t_id, SankeyNode(t_id, target, int(t_step)))
+        links.append(
+            SankeyLink(s_id, t_id, int(n), int(persons), int(n) / int(out_n), _seconds(gap))
+        )
+    top = []
+    for starts, path, ends, _d, n, persons, _m, _t in path_rows:
+        items = ((PATH_START,) if starts else ()) + tuple(path.split(_SEP))
+        items += (PATH_END,) if ends else ()
+        top.append(PathVariant(items, int(n), int(persons), int(n) / units))
+    ordered = sorted(nodes.values(), key=lambda node: (node.step, node.name))
+    return PathsResult(q, units, tuple(ordered), tuple(links), tuple(top))
