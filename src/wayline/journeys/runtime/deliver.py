@@ -1,0 +1,474 @@
+"""The outbox deliverer: send-time policies, rendering, one channel call per idempotency key.
+
+The advancer commits sends and webhooks to ``journey_outbox`` with the transition that decided
+them. The deliverer takes them from there, a batch at a time:
+
+1. **claim** (one short transaction): pending rows that are due and not leased, oldest first —
+   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers share the outbox — and lease them
+   (``locked_until``) so no one else takes them while they are being sent. Read in the same
+   transaction: the customers' profiles and their recent sends (for the frequency cap).
+2. **decide** with the send-time policy (:mod:`wayline.journeys.policies`): consent per channel
+   and unsubscribes from the ``customer_profiles`` row, the frequency cap over the customer's
+   sends by *any* journey, quiet hours in the customer's time zone. Skips and deferrals are
+   recorded with their reason; a deferred send becomes due again at the end of the quiet hours
+   and is evaluated afresh then (a cap reached overnight still holds).
+3. **send**: render the template (:func:`wayline.channels.compose`) and call the channel with the
+   row's idempotency key — no database transaction is open during the call.
+4. **mark** (one transaction): sent / skipped / failed for good / retry later with backoff, and
+   the step records (``sent``, ``send_skipped``, ``send_deferred``).
+
+Exactly once. A crash between 3 and 4 leaves the row pending; when its lease runs out another
+worker sends it again *with the same key*. Whether the customer then gets one message depends on
+the provider honouring the key: the ``log`` channel writes in the marking transaction (exactly
+once by construction); email carries a ``Message-ID`` derived from the key, which relays and
+mail clients use to drop the duplicate; webhooks carry an ``Idempotency-Key`` header. The
+WhatsApp Cloud API and Twilio take no idempotency key: for them the window is kept to the
+provider call plus one commit (milliseconds) — no transaction is open during the call and the
+row is marked right after — and only a process that dies in exactly that window causes a second
+message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import Connection, or_, select, update
+
+from wayline.channels.base import (
+    ChannelKind,
+    OutboundMessage,
+    Outcome,
+    SendResult,
+    WebhookContent,
+)
+from wayline.errors import WaylineError
+from wayline.journeys.engine import RecordKind, Status
+from wayline.journeys.entry import JourneyStatus
+from wayline.journeys.policies import (
+    DEFAULT_POLICY,
+    FrequencyCap,
+    Recipient,
+    SendContext,
+    SendPolicy,
+    Verdict,
+)
+from wayline.journeys.runtime.advance import ids_in
+from wayline.journeys.runtime.bulk import insert_rows, member_of, update_rows
+from wayline.journeys.runtime.catalog import JourneyCatalog
+from wayline.journeys.runtime.channels import ChannelRegistry, content_json
+from wayline.storage.db import Database
+from wayline.storage.journey_models import (
+    InstanceRow,
+    MessageLogRow,
+    OutboxRow,
+    StepRecordRow,
+)
+from wayline.storage.models import CustomerProfile
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the deliverer knows of a customer: contact fields, consent, traits."""
+
+    person_id: str
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    timezone: str | None = None
+    consent: Mapping[str, Any] | None = None
+    traits: Mapping[str, Any] | None = None
+
+    def address(self, channel: str) -> str | None:
+        if channel == "email":
+            return self.email
+        if channel in ("sms", "whatsapp"):
+            return self.phone
+        return None
+
+    def policy_traits(self) -> dict[str, Any]:
+        """Traits as :meth:`Recipient.from_traits` reads them, the profile's columns merged in:
+        consent recorded by the tracking API and the time zone column win over traits."""
+        traits = dict(self.traits or {})
+        consents = dict(traits.get("consents") or {})
+        consents.update({str(k): bool(v) for k, v in (self.consent or {}).items()})
+        traits["consents"] = consents
+        if self.timezone:
+            traits["timezone"] = self.timezone
+        return traits
+
+    def as_customer(self) -> dict[str, Any]:
+        """The ``customer`` a template sees."""
+        return {
+            **(self.traits or {}),
+            "id": self.person_id,
+            "email": self.email,
+            "phone": self.phone,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+        }
+
+
+class Renderer(Protocol):
+    """Turns an outbox send into a rendered message (raises a :class:`WaylineError` when it
+    cannot: unknown template, missing variable…)."""
+
+    def render(
+        self, send: Mapping[str, Any], *, workspace_id: str, profile: Profile, to: str,
+        now: datetime,
+    ) -> OutboundMessage: ...  # fmt: skip
+
+
+_Profiles = dict[tuple[str, str], Profile]
+_Recent = dict[tuple[str, str], list[datetime]]
+
+
+@dataclass
+class _Claimed:
+    id: int
+    workspace_id: str
+    key: str
+    kind: str
+    channel: str
+    instance_id: str
+    journey_id: str
+    version: int
+    person_id: str
+    step_id: str
+    payload: dict[str, Any]
+    attempts: int
+    late: bool
+    """Due after it was created (deferred or retried): check the instance is still running."""
+
+
+@dataclass
+class _Result:
+    row: _Claimed
+    status: str  # pending / sent / skipped / failed
+    outcome: str | None
+    record: RecordKind | None
+    due_at: datetime | None = None
+    attempts: int | None = None
+    message: OutboundMessage | None = None
+    in_store: bool = False
+
+
+class Deliverer:
+    """Delivers the outbox (see the module docstring).
+
+    Args:
+        policy: the send-time rules; :data:`wayline.journeys.policies.DEFAULT_POLICY` by default.
+        renderer: renders sends; without one, a message carries the template name and
+            variables only (enough for the log channel and tests).
+        lease: how long a claimed row is left to its worker before another may retry it.
+        max_attempts: retryable failures after which a send fails for good.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        catalog: JourneyCatalog,
+        channels: ChannelRegistry,
+        *,
+        policy: SendPolicy = DEFAULT_POLICY,
+        renderer: Renderer | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        batch_size: int = 500,
+        lease: timedelta = timedelta(seconds=60),
+        max_attempts: int = 8,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.channels = channels
+        self.policy = policy
+        self.renderer = renderer
+        self.clock = clock
+        self.batch_size = batch_size
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.postgres = db.dialect == "postgresql"
+        caps = [r.per for r in policy.rules if isinstance(r, FrequencyCap)]
+        self._cap_window = max(caps, default=timedelta(0))
+
+    def deliver(self) -> int:
+        """Deliver one batch; returns how many outbox rows it settled or rescheduled."""
+        now = self.clock()
+        claimed, profiles, recent = self._claim(now)
+        if not claimed:
+            return 0
+        results = [self._decide(row, profiles, recent, now) for row in claimed]
+        to_send = [r for r in results if r.message is not None and not r.in_store]
+        if to_send:
+            asyncio.run(self._send_all(to_send))
+        self._settle(results, self.clock())
+        return len(results)
+
+    # -- 1. claim -------------------------------------------------------------------------------
+
+    def _claim(self, now: datetime) -> tuple[list[_Claimed], _Profiles, _Recent]:
+        with self.db.write() as conn:
+            query = (
+                select(OutboxRow)
+                .where(
+                    OutboxRow.status == "pending",
+                    OutboxRow.due_at <= now,
+                    or_(OutboxRow.locked_until.is_(None), OutboxRow.locked_until <= now),
+                )
+                .order_by(OutboxRow.due_at)
+                .limit(self.batch_size)
+            )
+            if self.postgres:
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).all()
+            if not rows:
+                return [], {}, {}
+            conn.execute(
+                update(OutboxRow)
+                .where(ids_in(OutboxRow.id, [r.id for r in rows], self.postgres))
+                .values(locked_until=now + self.lease)
+            )
+            claimed = [
+                _Claimed(
+                    r.id, r.workspace_id, r.idempotency_key, r.kind, r.channel, r.instance_id,
+                    r.journey_id, r.version, r.person_id, r.step_id, orjson.loads(r.payload),
+                    r.attempts, late=r.due_at > r.created_at,
+                )
+                for r in rows
+            ]  # fmt: skip
+            by_ws: dict[str, set[str]] = defaultdict(set)
+            for c in claimed:
+                by_ws[c.workspace_id].add(c.person_id)
+            profiles = self._profiles(conn, by_ws)
+            recent = self._recent_sends(conn, by_ws, now)
+            ended = self._ended(conn, [c for c in claimed if c.late])
+        for c in claimed:
+            if c.instance_id in ended:
+                c.payload["_ended"] = True
+        return claimed, profiles, recent
+
+    def _profiles(
+        self, conn: Connection, by_ws: Mapping[str, set[str]]
+    ) -> dict[tuple[str, str], Profile]:
+        out: dict[tuple[str, str], Profile] = {}
+        p = CustomerProfile
+        for ws, people in by_ws.items():
+            for r in conn.execute(
+                select(p.person_id, p.email, p.phone, p.first_name, p.last_name, p.timezone,
+                       p.consent, p.traits)
+                .where(p.workspace_id == ws,
+                       member_of(p.person_id, sorted(people), self.postgres))
+            ):  # fmt: skip
+                out[(ws, r.person_id)] = Profile(
+                    r.person_id, r.email, r.phone, r.first_name, r.last_name, r.timezone,
+                    r.consent, r.traits,
+                )  # fmt: skip
+        return out
+
+    def _recent_sends(
+        self, conn: Connection, by_ws: Mapping[str, set[str]], now: datetime
+    ) -> dict[tuple[str, str], list[datetime]]:
+        out: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+        if not self._cap_window:
+            return out
+        for ws, people in by_ws.items():
+            for person, at in conn.execute(
+                select(OutboxRow.person_id, OutboxRow.done_at).where(
+                    OutboxRow.workspace_id == ws,
+                    member_of(OutboxRow.person_id, sorted(people), self.postgres),
+                    OutboxRow.done_at > now - self._cap_window,
+                    OutboxRow.status == "sent",
+                    OutboxRow.kind == "send",
+                )
+            ):
+                if at is not None:
+                    out[(ws, person)].append(at)
+        return out
+
+    def _ended(self, conn: Connection, late: list[_Claimed]) -> set[str]:
+        if not late:
+            return set()
+        ended: set[str] = set()
+        by_ws: dict[str, list[str]] = defaultdict(list)
+        for c in late:
+            by_ws[c.workspace_id].append(c.instance_id)
+        for ws, ids in by_ws.items():
+            ended.update(
+                conn.scalars(
+                    select(InstanceRow.instance_id).where(
+                        InstanceRow.workspace_id == ws,
+                        member_of(InstanceRow.instance_id, ids, self.postgres),
+                        # Completed (the path ended) keeps its last deferred message; a
+                        # conversion or an exit makes it pointless.
+                        InstanceRow.status.in_([Status.CONVERTED.value, Status.EXITED.value]),
+                    )
+                )
+            )
+        return ended
+
+    # -- 2. decide ------------------------------------------------------------------------------
+
+    def _decide(
+        self,
+        row: _Claimed,
+        profiles: Mapping[tuple[str, str], Profile],
+        recent: dict[tuple[str, str], list[datetime]],
+        now: datetime,
+    ) -> _Result:
+        if self.catalog.status(row.workspace_id, row.journey_id) is JourneyStatus.ARCHIVED:
+            return _Result(row, "skipped", "journey_archived", RecordKind.SEND_SKIPPED)
+        if row.payload.get("_ended"):
+            # Deferred or retried past the end of the instance (it converted overnight).
+            return _Result(row, "skipped", "journey_ended", RecordKind.SEND_SKIPPED)
+        profile = profiles.get((row.workspace_id, row.person_id), Profile(row.person_id))
+        if row.kind == "webhook":
+            return self._prepare(row, profile, str(row.payload.get("url", "")), now)
+        journey_tz = "UTC"
+        with contextlib.suppress(WaylineError):
+            journey = self.catalog.version(row.workspace_id, row.journey_id, row.version)
+            journey_tz = journey.timezone
+        sends = recent[(row.workspace_id, row.person_id)]
+        recipient = Recipient.from_traits(
+            row.person_id,
+            profile.policy_traits(),
+            recent_sends=sends,
+            default_timezone=journey_tz,
+        )
+        decision = self.policy.evaluate(SendContext(row.channel, recipient, now))
+        if decision.verdict is Verdict.SKIP:
+            return _Result(row, "skipped", decision.reason, RecordKind.SEND_SKIPPED)
+        if decision.verdict is Verdict.DEFER:
+            return _Result(
+                row, "pending", decision.reason, RecordKind.SEND_DEFERRED, due_at=decision.send_at
+            )
+        to = profile.address(row.channel)
+        if not to:
+            return _Result(row, "skipped", "no_address", RecordKind.SEND_SKIPPED)
+        sends.append(now)  # the next send to this customer in this batch counts this one
+        return self._prepare(row, profile, to, now)
+
+    def _prepare(self, row: _Claimed, profile: Profile, to: str, now: datetime) -> _Result:
+        channel = self.channels.get(row.channel)
+        try:
+            message = self._render(row, profile, to, now)
+        except WaylineError as exc:
+            return _Result(row, "failed", f"render: {exc}"[:200], RecordKind.SEND_SKIPPED)
+        in_store = bool(getattr(channel, "in_store", False))
+        return _Result(row, "sent", None, RecordKind.SENT, message=message, in_store=in_store)
+
+    def _render(self, row: _Claimed, profile: Profile, to: str, now: datetime) -> OutboundMessage:
+        p = row.payload
+        if row.kind == "webhook":
+            body = {**(p.get("body") or {}), "trigger": p.get("trigger"),
+                    "person_id": row.person_id, "journey_id": row.journey_id}  # fmt: skip
+            return OutboundMessage(
+                message_id=row.key, workspace_id=row.workspace_id, customer_id=row.person_id,
+                channel=ChannelKind.WEBHOOK, to=to, content=WebhookContent(body),
+                journey_id=row.journey_id, step_id=row.step_id,
+                metadata={"method": str(p.get("method", "POST"))},
+            )  # fmt: skip
+        if self.renderer is not None:
+            return self.renderer.render(
+                p, workspace_id=row.workspace_id, profile=profile, to=to, now=now
+            )
+        return OutboundMessage(
+            message_id=str(p.get("message_id", row.key)), workspace_id=row.workspace_id,
+            customer_id=row.person_id, channel=ChannelKind(row.channel), to=to,
+            content=WebhookContent({"template": p.get("template"),
+                                    "variables": p.get("variables") or {}}),
+            journey_id=row.journey_id, step_id=row.step_id,
+        )  # fmt: skip
+
+    # -- 3. send --------------------------------------------------------------------------------
+
+    async def _send_all(self, results: list[_Result]) -> None:
+        async def one(result: _Result) -> None:
+            assert result.message is not None
+            channel = self.channels.get(result.row.channel)
+            try:
+                sent = await channel.send(result.message, idempotency_key=result.row.key)
+            except Exception as exc:  # a channel bug must not lose the batch's bookkeeping
+                log.exception("channel %s raised for %s", result.row.channel, result.row.key)
+                sent = SendResult(Outcome.RETRYABLE, result.row.key, detail=str(exc)[:200])
+            self._classify(result, sent)
+
+        await asyncio.gather(*(one(r) for r in results))
+
+    def _classify(self, result: _Result, sent: SendResult) -> None:
+        attempts = result.row.attempts + 1
+        result.attempts = attempts
+        if sent.outcome is Outcome.DELIVERED:
+            result.outcome = sent.provider_message_id
+            return
+        result.message = None
+        if sent.outcome is Outcome.PERMANENT or attempts >= self.max_attempts:
+            result.status, result.record = "failed", RecordKind.SEND_SKIPPED
+            result.outcome = f"failed: {sent.error_code or sent.detail or sent.outcome}"[:200]
+            return
+        backoff = sent.retry_after or timedelta(seconds=min(30 * 2 ** (attempts - 1), 6 * 3600))
+        result.status, result.record, result.outcome = "pending", None, "retry"
+        result.due_at = self.clock() + backoff
+
+    # -- 4. mark --------------------------------------------------------------------------------
+
+    def _settle(self, results: list[_Result], now: datetime) -> None:
+        marks, records, logged = [], [], []
+        for r in results:
+            row = r.row
+            done = r.status in ("sent", "skipped", "failed")
+            marks.append(
+                {
+                    "id": row.id,
+                    "status": r.status,
+                    "outcome": r.outcome,
+                    "due_at": r.due_at or now,
+                    "attempts": r.attempts if r.attempts is not None else row.attempts,
+                    "locked_until": None,
+                    "done_at": now if done else None,
+                }
+            )
+            if r.in_store and r.message is not None:
+                logged.append(
+                    {
+                        "workspace_id": row.workspace_id,
+                        "idempotency_key": row.key,
+                        "message_id": r.message.message_id,
+                        "channel": row.channel,
+                        "person_id": row.person_id,
+                        "to_address": r.message.to,
+                        "content": content_json(r.message),
+                        "created_at": now,
+                    }
+                )
+            if r.record is not None and row.kind == "send":
+                outcome = r.outcome if r.record is not RecordKind.SENT else row.channel
+                records.append(
+                    {
+                        "workspace_id": row.workspace_id, "journey_id": row.journey_id,
+                        "version": row.version, "instance_id": row.instance_id,
+                        "person_id": row.person_id, "kind": r.record.value,
+                        "step_id": row.step_id, "step_type": "send", "outcome": outcome,
+                        "branch": row.channel, "at": now,
+                    }
+                )  # fmt: skip
+        pg = self.postgres
+        with self.db.write() as conn:
+            update_rows(conn, OutboxRow.__table__, "id", marks, postgres=pg)
+            insert_rows(
+                conn, MessageLogRow.__table__, logged, postgres=pg,
+                conflict=["workspace_id", "idempotency_key"],
+            )  # fmt: skip
+            insert_rows(conn, StepRecordRow.__table__, records, postgres=pg)

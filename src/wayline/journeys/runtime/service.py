@@ -1,0 +1,138 @@
+"""One runtime process: the advancer and the deliverer, round after round, until stopped.
+
+``wayline serve`` runs a :class:`JourneyRuntime` in a thread next to the mover (SQLite, one
+process); ``wayline worker`` runs one per process against PostgreSQL, as many processes as the
+load needs — they share the queues through ``FOR UPDATE SKIP LOCKED`` and need no coordinator.
+Each round does a batch of each kind of work (events, due timers, outbox); when a round finds
+nothing it sleeps ``idle_seconds`` (a short poll: the database is the only coordinator, so a
+worker can be killed at any time and another picks up its work).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from wayline.journeys.policies import DEFAULT_POLICY, SendPolicy
+from wayline.journeys.runtime.advance import Advancer, EventHistory
+from wayline.journeys.runtime.catalog import JourneyCatalog
+from wayline.journeys.runtime.channels import ChannelRegistry
+from wayline.journeys.runtime.deliver import Deliverer, Renderer
+from wayline.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    inputs: int
+    timers: int
+    deliveries: int
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.inputs or self.timers or self.deliveries)
+
+
+class JourneyRuntime:
+    """The durable journey runtime of one process (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        channels: ChannelRegistry | None = None,
+        policy: SendPolicy = DEFAULT_POLICY,
+        renderer: Renderer | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        batch_size: int = 500,
+        lease: timedelta = timedelta(seconds=60),
+        history: EventHistory | None = None,
+        idle_seconds: float = 0.05,
+    ) -> None:
+        self.db = db
+        self.catalog = JourneyCatalog(db, clock=clock)
+        self.advancer = Advancer(
+            db, self.catalog, clock=clock, batch_size=batch_size, history=history
+        )
+        self.deliverer = Deliverer(
+            db,
+            self.catalog,
+            channels or ChannelRegistry(),
+            policy=policy,
+            renderer=renderer,
+            clock=clock,
+            batch_size=batch_size,
+            lease=lease,
+        )
+        self.idle_seconds = idle_seconds
+
+    def run_round(self) -> RoundResult:
+        """One batch of each kind of work."""
+        inputs = self.advancer.advance_inputs()
+        timers = self.advancer.advance_timers()
+        deliveries = self.deliverer.deliver()
+        return RoundResult(inputs, timers, deliveries)
+
+    def drain(self, max_rounds: int = 1_000_000) -> int:
+        """Run rounds until one finds nothing to do; returns the rounds run (tests, tools)."""
+        for n in range(1, max_rounds + 1):
+            if not self.run_round().busy:
+                return n
+        return max_rounds
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set: the deliverer in a thread of its own, so that sends (and
+        their database round trips) overlap with advancing customers; an error in a round is
+        logged and the round retried."""
+        deliverer = threading.Thread(
+            target=self._loop,
+            args=(stop, lambda: self.deliverer.deliver() > 0),
+            name="wayline-journeys-deliver",
+            daemon=True,
+        )
+        deliverer.start()
+        try:
+            self._loop(
+                stop,
+                lambda: bool(self.advancer.advance_inputs() + self.advancer.advance_timers()),
+            )
+        finally:
+            deliverer.join()
+
+    def _loop(self, stop: threading.Event, work: Callable[[], bool]) -> None:
+        backoff = self.idle_seconds
+        while not stop.is_set():
+            try:
+                busy = work()
+                backoff = self.idle_seconds
+            except Exception:
+                log.exception("journey runtime round failed; retrying")
+                busy = False
+                backoff = min(max(backoff * 2, 0.1), 5.0)
+            if not busy:
+                stop.wait(backoff)
+
+    def start_thread(self, stop: threading.Event) -> threading.Thread:
+        thread = threading.Thread(
+            target=self.run_forever, args=(stop,), name="wayline-journeys", daemon=True
+        )
+        thread.start()
+        return thread
+
+
+def wait_idle(runtime: JourneyRuntime, *, timeout: float = 30.0) -> None:
+    """Run rounds in this thread until there is nothing left to do now (tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not runtime.run_round().busy:
+            return
+    raise TimeoutError("the journey runtime still had work after the timeout")

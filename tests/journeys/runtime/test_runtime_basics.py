@@ -1,0 +1,205 @@
+"""The runtime end to end on SQLite and PostgreSQL: events in, engine, outbox, log channel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from runtime_support import T0, Clock, add_profiles, count, logged_messages, series, track
+
+from wayline.journeys.runtime import JourneyRuntime
+from wayline.storage.db import Database
+from wayline.storage.journey_models import InputRow, InstanceRow, OutboxRow, StepRecordRow
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = Database(url, clock=lambda: T0)
+    database.ensure_default_workspace()
+    yield database
+    database.close()
+
+
+def make_runtime(db: Database, clock: Clock) -> JourneyRuntime:
+    return JourneyRuntime(db, clock=clock, idle_seconds=0.0)
+
+
+def test_events_are_queued_only_for_workspaces_with_a_live_journey(db: Database) -> None:
+    db.accept("default", [track("u1", "Signed Up", T0)], T0)
+    assert count(db, InputRow) == 0
+    runtime = make_runtime(db, Clock())
+    runtime.catalog.publish("default", series())
+    db.accept("default", [track("u1", "Signed Up", T0)], T0)
+    assert count(db, InputRow) == 1
+    message = track("u2", "Signed Up", T0)
+    assert db.accept("default", [message, message], T0) == 1  # a client's retry: queued once
+    assert count(db, InputRow) == 2
+
+
+def test_a_customer_goes_through_send_delay_send(db: Database) -> None:
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    runtime.catalog.publish("default", series(delay="1h"))
+    add_profiles(db, ["u1"])
+    db.accept("default", [track("u1", "Signed Up", T0)], T0)
+    runtime.drain()
+    assert count(db, InputRow) == 0
+    assert [p for p, _ in logged_messages(db)] == ["u1"]
+    clock.advance(minutes=59)
+    runtime.drain()
+    assert len(logged_messages(db)) == 1  # the delay has not passed
+    clock.advance(minutes=2)
+    runtime.drain()
+    keys = sorted(k for _, k in logged_messages(db))
+    assert keys == ["series:u1:1/send_0/1", "series:u1:1/send_1/1"]
+    stats = runtime.catalog.stats("default", "series")
+    assert stats.entered == 1
+    assert stats.step("send_0").sent == 1 and stats.step("send_1").sent == 1
+    assert stats.step("wait_0").reached == 1
+
+
+def test_the_goal_ends_the_journey_and_holds_back_the_rest(db: Database) -> None:
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    doc = series(delay="1h")
+    doc["goal"]["within"] = "7d"
+    runtime.catalog.publish("default", doc)
+    add_profiles(db, ["u1", "u2"])
+    db.accept("default", [track("u1", "Signed Up", T0), track("u2", "Signed Up", T0)], T0)
+    runtime.drain()
+    clock.advance(minutes=10)
+    db.accept("default", [track("u1", "Order Completed", clock.now)], clock.now)
+    runtime.drain()
+    clock.advance(hours=2)
+    runtime.drain()
+    people = sorted(p for p, _ in logged_messages(db))
+    assert people == ["u1", "u2", "u2"]
+    stats = runtime.catalog.stats("default", "series")
+    assert stats.converted == 1
+    assert count(db, InstanceRow, InstanceRow.status == "converted") == 1
+
+
+def test_send_time_policies_skip_and_defer_with_reasons(db: Database) -> None:
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    runtime.catalog.publish("default", series(sends=1, goal=False))
+    add_profiles(db, ["ok"])
+    add_profiles(db, ["no_consent"], consent=False)
+    add_profiles(db, ["night"], timezone="Pacific/Auckland")  # 23:00 there: quiet hours
+    people = ["ok", "no_consent", "night", "no_profile"]
+    db.accept("default", [track(p, "Signed Up", T0) for p in people], T0)
+    runtime.drain()
+    assert sorted(p for p, _ in logged_messages(db)) == ["ok"]
+    stats = runtime.catalog.stats("default", "series").step("send_0")
+    assert stats.skipped == {"no_consent": 2}
+    assert stats.deferred == 1
+    assert count(db, OutboxRow, OutboxRow.status == "pending") == 1
+    clock.advance(hours=10)  # 09:00 in Auckland
+    runtime.drain()
+    assert sorted(p for p, _ in logged_messages(db)) == ["night", "ok"]
+
+
+def test_frequency_cap_counts_sends_across_journeys(db: Database) -> None:
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    for name in ("a", "b", "c", "d"):
+        runtime.catalog.publish("default", series(sends=1, goal=False, jid=name))
+    add_profiles(db, ["u1"])
+    db.accept("default", [track("u1", "Signed Up", T0)], T0)
+    runtime.drain()
+    assert len(logged_messages(db)) == 3  # default cap: 3 per customer per 24 h
+    with db.read() as conn:
+        reasons = conn.execute(
+            StepRecordRow.__table__.select().where(StepRecordRow.kind == "send_skipped")
+        ).all()
+    assert [r.outcome for r in reasons] == ["frequency_cap"]
+
+
+def test_customers_stay_on_the_version_they_entered(db: Database) -> None:
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    _, v1, _ = runtime.catalog.publish("default", series(delay="1h"))
+    add_profiles(db, ["old", "new"])
+    db.accept("default", [track("old", "Signed Up", T0)], T0)
+    runtime.drain()
+    edited = series(delay="1h", sends=3)
+    _, v2, created = runtime.catalog.publish("default", edited)
+    assert (v1, v2, created) == (1, 2, True)
+    assert runtime.catalog.publish("default", edited)[1:] == (2, False)  # unchanged: no v3
+    db.accept("default", [track("new", "Signed Up", clock.now)], clock.now)
+    for _ in range(3):
+        clock.advance(hours=1, minutes=1)
+        runtime.drain()
+    sent = sorted(logged_messages(db))
+    assert sum(p == "old" for p, _ in sent) == 2
+    assert sum(p == "new" for p, _ in sent) == 3
+    with db.read() as conn:
+        versions = dict(
+            conn.execute(InstanceRow.__table__.select()).all()
+            and [(r.person_id, r.version) for r in conn.execute(InstanceRow.__table__.select())]
+        )
+    assert versions == {"old": 1, "new": 2}
+
+
+def test_paused_and_archived_journeys_take_no_one_in(db: Database) -> None:
+    from wayline.journeys.entry import JourneyStatus
+
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    runtime.catalog.publish("default", series(delay="1h"))
+    add_profiles(db, ["inside", "late", "later"])
+    db.accept("default", [track("inside", "Signed Up", T0)], T0)
+    runtime.drain()
+    runtime.catalog.set_status("default", "series", JourneyStatus.PAUSED)
+    runtime.catalog.publish("default", series(delay="1h", jid="other", sends=1))  # keeps ws live
+    db.accept("default", [track("late", "Signed Up", T0)], T0)
+    clock.advance(hours=2)
+    runtime.drain()
+    inside = [p for p, k in logged_messages(db) if k.startswith("series:")]
+    assert inside == ["inside", "inside"]  # paused: those inside carry on, nobody new
+    runtime.catalog.publish("default", series(delay="1h"))  # resume (same document)
+    runtime.catalog.set_status("default", "series", JourneyStatus.ARCHIVED)
+    db.accept("default", [track("later", "Signed Up", clock.now)], clock.now)
+    runtime.drain()
+    assert count(db, InstanceRow, InstanceRow.journey_id == "series") == 1
+    summaries = {s.journey_id: s for s in runtime.catalog.summaries("default")}
+    assert summaries["series"].status is JourneyStatus.ARCHIVED
+    assert summaries["other"].entered == 2  # late and later
+
+
+def test_serve_and_worker_render_templates_into_the_log_channel(
+    db: Database, tmp_path: Path
+) -> None:
+    import orjson
+
+    from wayline.cli.worker import build_runtime
+    from wayline.config import Settings
+    from wayline.storage.journey_models import MessageLogRow
+
+    clock = Clock()
+    runtime = build_runtime(db, Settings(home=tmp_path / "home"))
+    runtime.deliverer.clock = clock
+    runtime.advancer.clock = clock
+    doc = series(sends=1, goal=False)
+    doc["steps"][0]["template"] = "no_such_template"
+    runtime.catalog.publish("default", doc, source="series.yaml")
+    runtime.catalog.publish("default", series(sends=1, goal=False, jid="good"))
+    add_profiles(db, ["u1"])
+    db.accept("default", [track("u1", "Signed Up", T0)], T0)
+    runtime.drain()
+    with db.read() as conn:
+        (content,) = conn.execute(MessageLogRow.__table__.select()).all()
+        failed = conn.execute(
+            OutboxRow.__table__.select().where(OutboxRow.status == "failed")
+        ).all()
+    message = orjson.loads(content.content)
+    assert message["to"] == "u1@example.com"
+    assert message["content"]["subject"]  # rendered
+    assert "/u/" in (message["unsubscribe_url"] or "")  # signed one-click unsubscribe
+    assert [r.journey_id for r in failed] == ["series"]
+    assert "no_such_template" in failed[0].outcome
