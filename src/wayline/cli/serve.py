@@ -1,0 +1,142 @@
+"""``wayline serve`` and ``wayline workspaces``: run the API, manage workspaces and write keys.
+
+``serve`` runs the HTTP API with uvicorn (one or several worker processes) and, in its own
+process, the mover that carries acknowledged events into the DuckDB event store and the journey
+runtime (:mod:`wayline.journeys.runtime`: events and timers move customers through live
+journeys, the outbox is delivered). With PostgreSQL, ``--no-journeys`` leaves the runtime to
+``wayline worker`` processes. DuckDB allows
+one writer process, so the mover runs exactly once however many workers serve requests; the
+workers only write to the operational store, which takes many writers. On shutdown (Ctrl-C,
+SIGTERM) the server stops taking requests first, then the mover moves what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from uvicorn.supervisors import Multiprocess
+
+from wayline.cli import app
+from wayline.config import Settings
+from wayline.storage.db import Database
+from wayline.storage.eventstore import EventStore
+from wayline.storage.mover import Mover
+
+console = Console()
+log = logging.getLogger(__name__)
+
+workspaces_app = typer.Typer(help="Workspaces (one per store) and their write keys.")
+app.add_typer(workspaces_app, name="workspaces")
+
+
+def _show_new_key(title: str, workspace_id: str, key: str) -> None:
+    console.print(
+        Panel.fit(
+            f"workspace [bold]{workspace_id}[/]\nwrite key [bold green]{key}[/]\n\n"
+            "Point a Segment-compatible SDK at this server with this write key "
+            "(see docs/tracking-api.md).",
+            title=title,
+        )
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes.")] = 1,
+    mover: Annotated[
+        bool,
+        typer.Option(
+            help="Move events into analytics here. Turn off on API-only servers sharing a "
+            "PostgreSQL store: exactly one process per DuckDB file may run the mover."
+        ),
+    ] = True,
+    journeys: Annotated[
+        bool,
+        typer.Option(
+            help="Run the journey runtime here (off when `wayline worker` processes run it)."
+        ),
+    ] = True,
+) -> None:
+    """Run the tracking API, the mover that feeds analytics and the journey runtime."""
+    settings = Settings()
+    db = Database.open(settings)  # migrates before any worker starts
+    workspace_id, key, created = db.ensure_default_workspace()
+    if created:
+        _show_new_key("New data folder: default workspace created", workspace_id, key)
+    store = EventStore(settings.resolved_analytics_path) if mover else None
+    stop = threading.Event()
+    mover_thread = None
+    if store is not None:
+        runner = Mover(db, store, interval=settings.move_interval_seconds)
+        mover_thread = threading.Thread(
+            target=runner.run_forever, args=(stop,), name="wayline-mover"
+        )
+        mover_thread.start()
+    journeys_thread = None
+    if journeys:
+        from wayline.cli.worker import build_runtime
+
+        journeys_thread = build_runtime(db, settings).start_thread(stop)
+    console.print(
+        f"Wayline tracking API on [bold]http://{host}:{port}/v1/[/] "
+        f"({workers} worker{'s' if workers > 1 else ''}); data in {settings.home}"
+    )
+    # The API always runs in worker processes (an import string and a factory: each builds its
+    # own app and store), even with one worker: the mover's batches hold the GIL for tens of
+    # milliseconds, and sharing a process with them would show in the API's latency.
+    config = uvicorn.Config(
+        "wayline.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        if journeys_thread is not None:
+            journeys_thread.join()
+        if mover_thread is not None and store is not None:
+            mover_thread.join()
+            store.close()
+            console.print("Stopped; every acknowledged event was moved into analytics.")
+        else:
+            console.print("Stopped; acknowledged events wait in the inbox for the mover.")
+        db.close()
+
+
+@workspaces_app.command("create")
+def workspaces_create(name: Annotated[str, typer.Argument(help="The store's name.")]) -> None:
+    """Create a workspace and print its write key."""
+    with Database.open(Settings()) as db:
+        workspace_id, key = db.create_workspace(name)
+    _show_new_key(f"Workspace {name!r} created", workspace_id, key)
+
+
+@workspaces_app.command("list")
+def workspaces_list() -> None:
+    """List workspaces and their active write keys."""
+    with Database.open(Settings()) as db:
+        db.ensure_default_workspace()
+        rows = db.list_workspaces()
+    table = Table("id", "name", "created")
+    table.add_column("write keys", overflow="fold")
+    for ws in rows:
+        table.add_row(
+            ws.id, ws.name, f"{ws.created_at:%Y-%m-%d %H:%M} UTC", "\n".join(ws.write_keys) or "—"
+        )
+    console.print(table)
