@@ -1,0 +1,211 @@
+"""Tracking API throughput: ``wayline serve`` with 1 then 2 workers, loaded over real HTTP.
+
+    .venv/bin/python benchmarks/ingest_http.py [--seconds 10] [--clients 4] [--batch 100]
+
+Each run starts ``wayline serve`` on 127.0.0.1 in a fresh temporary data folder (SQLite, WAL,
+synchronous=FULL; the mover runs in the server's parent process as in production), then
+``--clients`` separate client processes post ``/v1/batch`` requests of ``--batch`` realistic
+events (unique messageIds, analytics.js-like context) back to back over keep-alive connections
+for ``--seconds``. It prints events/s and the p50/p99 latency of a request, and checks that the
+inbox holds exactly the events acknowledged.
+
+Baselines, measured in this process on the same machine and printed as ratios:
+- ``accept()``: the same batches validated and committed by ``ingest`` in a plain loop, no HTTP;
+  how close the server gets to what the store itself allows (one writer at a time).
+
+Goal (issue "Foundation"): >= 50,000 events/s with 2 workers, p99 < 100 ms at 4 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+CONTEXT = {
+    "library": {"name": "analytics.js", "version": "5.2.0"},
+    "page": {
+        "path": "/products/linen-shirt",
+        "referrer": "https://www.google.com/",
+        "url": "https://shop.example/products/linen-shirt",
+    },
+    "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15",
+    "ip": "203.0.113.7",
+    "campaign": {"source": "google", "medium": "cpc", "name": "autumn"},
+}
+
+
+def batch_template(size: int) -> bytes:
+    """A batch body whose messageIds hold the placeholder ``@@``, replaced per request."""
+    batch = [
+        {
+            "type": "track",
+            "event": "Product Viewed" if i % 4 else "Added to Cart",
+            "userId": f"user-{i}",
+            "anonymousId": f"anon-{i}",
+            "messageId": f"@@-{i}",
+            "timestamp": "2026-11-01T12:00:00.000Z",
+            "properties": {"product_id": f"p{i}", "price": 39.9, "currency": "EUR"},
+            "context": CONTEXT,
+        }
+        for i in range(size)
+    ]
+    return orjson.dumps({"batch": batch})
+
+
+def _client(url: str, key: str, size: int, seconds: float, cid: int, out: Any) -> None:
+    template = batch_template(size)
+    auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    headers = {"Authorization": auth, "Content-Type": "application/json"}
+    latencies = []
+    n = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        end = time.perf_counter() + seconds
+        while (start := time.perf_counter()) < end:
+            body = template.replace(b"@@", f"c{cid}-{n}".encode())
+            response = client.post("/v1/batch", content=body)
+            if response.status_code != 200:
+                raise SystemExit(f"HTTP {response.status_code}: {response.text}")
+            latencies.append(time.perf_counter() - start)
+            n += 1
+    out.put((n * size, latencies))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_server(workers: int, args: argparse.Namespace) -> dict[str, float]:
+    from wayline.config import Settings
+    from wayline.storage.db import Database
+
+    with tempfile.TemporaryDirectory(prefix="wayline-bench-") as tmp:
+        home = Path(tmp) / "data"
+        port = _free_port()
+        env = {**os.environ, "WAYLINE_HOME": str(home)}
+        env.pop("WAYLINE_DATABASE_URL", None)
+        env.pop("WAYLINE_TEST_LOSE_EVERY_NTH_RESPONSE", None)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wayline",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("wayline serve did not start")
+            with Database.open(Settings(home=home)) as db:
+                key = db.ensure_default_workspace()[1]
+            ctx = multiprocessing.get_context("spawn")
+            out = ctx.Queue()
+            procs = [
+                ctx.Process(target=_client, args=(url, key, args.batch, args.seconds, c, out))
+                for c in range(args.clients)
+            ]
+            started = time.perf_counter()
+            for p in procs:
+                p.start()
+            results = [out.get(timeout=args.seconds + 120) for _ in procs]
+            elapsed = time.perf_counter() - started
+            for p in procs:
+                p.join()
+            events = sum(r[0] for r in results)
+            lat = sorted(x for r in results for x in r[1])
+            with Database.open(Settings(home=home)) as db:
+                stored = db.inbox_count()
+            if stored != events:
+                raise SystemExit(f"acknowledged {events} events but the inbox holds {stored}")
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=120)
+    # Client processes start within the window, so the rate is over the whole window: a slight
+    # underestimate, never an overestimate.
+    return {
+        "events_per_s": events / elapsed,
+        "p50_ms": statistics.median(lat) * 1000,
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+        "requests": len(lat),
+    }
+
+
+def run_baseline(args: argparse.Namespace) -> float:
+    """Events/s of ``ingest`` (parse, validate, commit) in a loop: no HTTP, one thread."""
+    from wayline.api.tracking import ingest
+    from wayline.storage.db import Database
+
+    with (
+        tempfile.TemporaryDirectory(prefix="wayline-bench-") as tmp,
+        Database(f"sqlite:///{tmp}/base.sqlite3") as db,
+    ):
+        key = db.ensure_default_workspace()[1]
+        auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+        template = batch_template(args.batch)
+        n = 0
+        end = time.perf_counter() + min(args.seconds, 5)
+        started = time.perf_counter()
+        while time.perf_counter() < end:
+            ingest(
+                db,
+                call="batch",
+                raw=template.replace(b"@@", f"b-{n}".encode()),
+                content_encoding=None,
+                authorization=auth,
+                received_at=datetime.now(UTC),
+            )
+            n += 1
+        return n * args.batch / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs; {args.clients} clients, batches of {args.batch}")
+    baseline = run_baseline(args)
+    print(f"baseline  ingest() loop in-process, 1 thread: {baseline:>9,.0f} events/s")
+    for workers in (int(w) for w in args.workers.split(",")):
+        r = run_server(workers, args)
+        print(
+            f"serve --workers {workers}: {r['events_per_s']:>9,.0f} events/s  "
+            f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+            f"({r['requests']:,} requests; x{r['events_per_s'] / baseline:.2f} of baseline)"
+        )
+
+
+if __name__ == "__main__":
+    main()
