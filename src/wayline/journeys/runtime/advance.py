@@ -44,11 +44,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    ARRAY,
-    BigInteger,
     Connection,
-    any_,
-    bindparam,
     delete,
     func,
     insert,
@@ -78,7 +74,7 @@ from wayline.journeys.engine import (
 from wayline.journeys.entry import EntryLedger, JourneyStatus, decide_entry, triggered_by
 from wayline.journeys.matching import Event
 from wayline.journeys.model import EventMatcher, Journey
-from wayline.journeys.runtime.bulk import insert_rows, member_of, update_rows
+from wayline.journeys.runtime.bulk import insert_rows, json_text, json_value, member_of, update_rows
 from wayline.journeys.runtime.catalog import JourneyCatalog
 from wayline.storage.db import Database
 from wayline.storage.journey_models import (
@@ -117,9 +113,7 @@ def dump(value: Any) -> str:
 
 
 def ids_in(column: Any, ids: list[int], postgres: bool) -> Any:
-    if postgres:
-        return column == any_(bindparam(None, ids, type_=ARRAY(BigInteger())))
-    return column.in_(ids)
+    return member_of(column, ids, postgres)
 
 
 def person_lock_key(workspace_id: str, person_id: str) -> int:
@@ -368,12 +362,12 @@ class Advancer:
             )
             batch.active[state.person_id][state.journey_id] = row.instance_id
         for row in conn.execute(
-            select(CustomerProfile.person_id, CustomerProfile.traits).where(
+            select(CustomerProfile.person_id, json_text(CustomerProfile.traits)).where(
                 CustomerProfile.workspace_id == ws,
                 member_of(CustomerProfile.person_id, plist, self.postgres),
             )
         ):
-            batch.profiles[row.person_id] = _Profile(True, dict(row.traits or {}))
+            batch.profiles[row.person_id] = _Profile(True, json_value(row.traits) or {})
         if entering:
             journeys = sorted({j for j, _ in entering})
             for jid, person, n, last in conn.execute(

@@ -61,7 +61,13 @@ from wayline.journeys.policies import (
     Verdict,
 )
 from wayline.journeys.runtime.advance import ids_in
-from wayline.journeys.runtime.bulk import insert_rows, member_of, update_rows
+from wayline.journeys.runtime.bulk import (
+    insert_rows,
+    json_text,
+    json_value,
+    member_of,
+    update_rows,
+)
 from wayline.journeys.runtime.catalog import JourneyCatalog
 from wayline.journeys.runtime.channels import ChannelRegistry, content_json
 from wayline.storage.db import Database
@@ -268,13 +274,13 @@ class Deliverer:
         for ws, people in by_ws.items():
             for r in conn.execute(
                 select(p.person_id, p.email, p.phone, p.first_name, p.last_name, p.timezone,
-                       p.consent, p.traits)
+                       json_text(p.consent), json_text(p.traits))
                 .where(p.workspace_id == ws,
                        member_of(p.person_id, sorted(people), self.postgres))
             ):  # fmt: skip
                 out[(ws, r.person_id)] = Profile(
                     r.person_id, r.email, r.phone, r.first_name, r.last_name, r.timezone,
-                    r.consent, r.traits,
+                    json_value(r.consent), json_value(r.traits),
                 )  # fmt: skip
         return out
 
