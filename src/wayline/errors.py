@@ -4,8 +4,11 @@
     ├── InputError          bad data from a user: a file row, a request field, a definition
     │   └── PayloadTooLarge  a body or event over the size limit
     ├── AuthError           unknown or missing key
+    │   └── Forbidden        known caller, not allowed (a form without its CSRF token…)
     ├── NotFound            a named object does not exist
-    └── ConfigError         settings that cannot work
+    ├── Conflict            the object's state forbids it (publishing an invalid draft…)
+    ├── ConfigError         settings that cannot work
+    └── Busy                a resource is held by another process for now; retry shortly
 
 The CLI turns these into a message and a non-zero exit code; the API into a 4xx JSON response.
 Anything else is a bug and is allowed to surface as one.
@@ -54,9 +57,21 @@ class AuthError(WaylineError):
     """A missing, unknown or revoked key."""
 
 
+class Forbidden(AuthError):
+    """A known caller asking for something it may not do (a form without its CSRF token)."""
+
+
+class Conflict(WaylineError):
+    """The request is well-formed but the object's current state forbids it."""
+
+
 class NotFound(WaylineError):
     """A named object (workspace, customer, journey…) does not exist."""
 
 
 class ConfigError(WaylineError):
     """Settings that cannot work (an unreachable database, a bad path)."""
+
+
+class Busy(WaylineError):
+    """A resource another process holds for the moment (the analytics file during a write)."""

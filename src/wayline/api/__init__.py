@@ -1,7 +1,8 @@
 """Wayline's HTTP API: one FastAPI app, its routers added per capability.
 
-:func:`create_app` builds the app; the tracking API (:mod:`wayline.api.tracking`) is always
-mounted. The operational store is opened when the app starts and closed when it stops; each
+:func:`create_app` builds the app: the tracking API (:mod:`wayline.api.tracking`, ``/v1/…``),
+the REST API (:mod:`wayline.api.rest`, ``/api/v1/…``) and the dashboard (:mod:`wayline.web`).
+The operational store is opened when the app starts and closed when it stops; each
 server process (uvicorn worker) opens its own. The mover that carries events on into analytics is
 *not* run here: DuckDB allows one writer process, so ``wayline serve`` runs it once, in its parent
 process.
@@ -17,6 +18,8 @@ from datetime import datetime
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from wayline import web
+from wayline.api import rest
 from wayline.api.errors import install_error_handlers
 from wayline.api.tracking import LoseResponses, router, utcnow
 from wayline.config import Settings
@@ -50,7 +53,12 @@ def create_app(
             if owned:
                 app.state.db.close()
 
-    app = FastAPI(title="Wayline", lifespan=lifespan)
+    app = FastAPI(
+        title="Wayline",
+        version="1",
+        summary="Customer journey maps from a store's own data, and the journeys that act on them.",
+        lifespan=lifespan,
+    )
     if database is not None:
         # Usable at once, even by an ASGI client that does not run the lifespan (tests).
         app.state.db = database
@@ -60,6 +68,8 @@ def create_app(
     app.state.lose_responses = LoseResponses(int(lose_every)) if lose_every else None
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(rest.router)
+    web.install(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Response:

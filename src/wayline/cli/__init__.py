@@ -37,12 +37,9 @@ def _register() -> None:
         "paths",
         "journeys",
         "templates",
+        "accounts",
     ):
-        try:
-            importlib.import_module(f"wayline.cli.{module}")
-        except ModuleNotFoundError as exc:  # a capability not built yet
-            if exc.name != f"wayline.cli.{module}":
-                raise
+        importlib.import_module(f"wayline.cli.{module}")
 
 
 def main() -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from alembic import context
 
-import wayline.storage.journey_models  # noqa: F401  (registers the journey tables on Base.metadata)
+# Importing these modules registers their tables on Base.metadata.
+import wayline.storage.journey_models
+import wayline.storage.workspace_models  # noqa: F401
 from wayline.storage.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,17 @@
+"""The REST API, version 1: ``/api/v1/…``, JSON, described by the app's OpenAPI document.
+
+One module per resource, each an ``APIRouter`` included here. Every route depends on
+:data:`wayline.api.rest.deps.Workspace` (the caller's workspace from its secret API key);
+lists are paginated with :data:`~wayline.api.rest.deps.Paging` and answer a
+:class:`~wayline.api.rest.deps.Page`; errors are Wayline's JSON errors (``wayline.api.errors``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from wayline.api.rest import keys
+
+router = APIRouter(prefix="/api/v1")
+for module in (keys,):
+    router.include_router(module.router)

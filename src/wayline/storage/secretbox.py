@@ -1,0 +1,62 @@
+"""Encryption at rest for provider credentials (SMTP passwords, WhatsApp and SMS tokens).
+
+Fernet (AES-128-CBC with HMAC-SHA256, from ``cryptography``) with one key per data folder:
+``WAYLINE_SECRET_KEY`` when set (several servers sharing a PostgreSQL store must share it),
+otherwise a key generated on first use into ``<home>/secret.key``, readable by its owner only.
+Losing the key loses the stored credentials (they can be entered again), nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.fernet import Fernet, InvalidToken
+
+from wayline.config import Settings
+from wayline.errors import ConfigError
+
+
+class SecretBox:
+    def __init__(self, key: bytes) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except ValueError as exc:
+            raise ConfigError(
+                "WAYLINE_SECRET_KEY must be a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from exc
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> SecretBox:
+        env = os.environ.get("WAYLINE_SECRET_KEY")
+        if env:
+            return cls(env.encode())
+        path = Path(settings.home) / "secret.key"
+        if not path.exists():
+            settings.ensure_home()
+            # O_EXCL: two processes starting at once agree on the first key written.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(Fernet.generate_key())
+        return cls(path.read_bytes().strip())
+
+    def seal(self, value: dict[str, Any]) -> str:
+        return self._fernet.encrypt(orjson.dumps(value)).decode()
+
+    def open(self, token: str) -> dict[str, Any]:
+        try:
+            value = orjson.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken as exc:
+            raise ConfigError(
+                "stored channel credentials cannot be decrypted with this data folder's key "
+                "(was WAYLINE_SECRET_KEY changed?); enter them again"
+            ) from exc
+        if not isinstance(value, dict):
+            raise ConfigError("stored channel credentials are not an object")
+        return value

@@ -1,0 +1,28 @@
+"""The dashboard: server-rendered pages (Jinja2) on the same FastAPI app as the APIs.
+
+Everything a page needs ships in this package — templates in ``templates/``, CSS and the few
+scripts (the journey builder's canvas, charts) in ``static/`` — so a user's machine needs no Node
+toolchain. Pages live one module per area (``map``, ``journeys``…), each an ``APIRouter`` that
+:func:`install` includes; they call the same core functions as the REST API (``wayline.api.rest``)
+and render :mod:`wayline.web.render`'s layout. Log-in, sessions and CSRF are in
+:mod:`wayline.web.auth`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from wayline.web import auth
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Add the dashboard's routes, its static files and its log-in redirect to ``app``."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    auth.install(app)
+    for module in (auth,):
+        app.include_router(module.router)
