@@ -61,6 +61,10 @@ class WhatsAppSettings:
     base_url: str = "https://graph.facebook.com"
     api_version: str = "v21.0"
     timeout_seconds: float = 10.0
+    app_secret: str | None = None
+    """Signs the status and reply webhooks Meta sends (``X-Hub-Signature-256``)."""
+    verify_token: str | None = None
+    """Chosen by the store when subscribing the webhook; Meta echoes it in the handshake."""
 
 
 def build_request_body(message: OutboundMessage) -> dict[str, Any]:
