@@ -59,27 +59,32 @@ WITH win AS MATERIALIZED (
               page_path
             FROM (
               SELECT
+                _s1.*,
+                0 AS _new_session,
+                's:' || _s1."session_id" AS session_key
+              FROM (
+                SELECT
+                  person_id,
+                  session_id,
+                  "timestamp" AS ts,
+                  event,
+                  page_path
+                FROM events
+                WHERE
+                  workspace_id = %s AND TRUE AND TRUE
+              ) AS _s1
+              WHERE
+                NOT _s1."session_id" IS NULL
+              UNION ALL
+              SELECT
                 _sx.*,
-                CASE
-                  WHEN NOT _sx."session_id" IS NULL
-                  THEN 's:' || _sx."session_id"
-                  ELSE 'i:' || CAST(SUM(_sx._new_session) OVER (PARTITION BY "person_id", (
-                    "session_id" IS NULL
-                  ) ORDER BY "ts") AS TEXT)
-                END AS session_key
+                'i:' || CAST(SUM(_sx._new_session) OVER (PARTITION BY "person_id" ORDER BY "ts") AS TEXT) AS session_key
               FROM (
                 SELECT
                   _s0.*,
                   CASE
-                    WHEN LAG("ts") OVER (PARTITION BY "person_id", (
-                      "session_id" IS NULL
-                    ) ORDER BY "ts") IS NULL
-                    OR DATE_PART('epoch', "ts") - DATE_PART(
-                      'epoch',
-                      LAG("ts") OVER (PARTITION BY "person_id", (
-                        "session_id" IS NULL
-                      ) ORDER BY "ts")
-                    ) > 1800.0
+                    WHEN LAG("ts") OVER (PARTITION BY "person_id" ORDER BY "ts") IS NULL
+                    OR DATE_PART('epoch', "ts") - DATE_PART('epoch', LAG("ts") OVER (PARTITION BY "person_id" ORDER BY "ts")) > 1800.0
                     THEN 1
                     ELSE 0
                   END AS _new_session
@@ -94,6 +99,8 @@ WITH win AS MATERIALIZED (
                   WHERE
                     workspace_id = %s AND TRUE AND TRUE
                 ) AS _s0
+                WHERE
+                  _s0."session_id" IS NULL
               ) AS _sx
             ) AS _s
           ) AS _u
@@ -233,4 +240,4 @@ SELECT
   CAST(NULL AS DOUBLE PRECISION),
   CAST(NULL AS BIGINT)
 FROM units
--- params: ('Order Completed', 'Order Completed', 'Order Completed', 'default')
+-- params: ('Order Completed', 'Order Completed', 'Order Completed', 'default', 'default')
