@@ -61,7 +61,6 @@ from wayline.journeys.model import (
     WaitForStep,
     WaitUntilStep,
     WebhookStep,
-    step_type,
 )
 
 #: A transition that runs this many instant steps is a cycle validation missed: a bug, not data.
@@ -497,7 +496,7 @@ class _Run:
                 person_id=s.person_id,
                 at=self.now,
                 step_id=step_id,
-                step_type=step_type(self.journey.step(step_id)) if step_id else None,
+                step_type=self.journey.type_of(step_id) if step_id else None,
                 outcome=outcome,
                 branch=branch,
             )
@@ -518,7 +517,7 @@ class _Run:
     def wait(self, step_id: str | None, kind: WaitKind, due_at: datetime) -> None:
         s = self.state
         attempt = s.visits.get(step_id, 0) if step_id else 0
-        timer_id = f"{s.instance_id}/{step_id or '$end'}/{attempt}/{kind.value}"
+        timer_id = f"{s.instance_id}/{step_id or '$end'}/{attempt}/{kind}"
         self.state = _evolve(s, waiting=Waiting(step_id, kind, timer_id, due_at, since=self.now))
         self.effects.append(ScheduleTimer(timer_id, s.instance_id, s.person_id, due_at))
 

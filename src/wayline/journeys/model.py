@@ -376,9 +376,12 @@ class Journey:
     version: int = 0
     description: str = ""
     _index: Mapping[str, Step] = field(default_factory=dict, compare=False, repr=False)
+    _types: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {s.id: s for s in self.steps})
+        # Every step record names its step's type: looked up once here, not per record.
+        object.__setattr__(self, "_types", {s.id: step_type(s) for s in self.steps})
 
     @property
     def start(self) -> str | None:
@@ -386,6 +389,10 @@ class Journey:
 
     def step(self, step_id: str) -> Step:
         return self._index[step_id]
+
+    def type_of(self, step_id: str) -> str:
+        """The ``type`` of step ``step_id`` (``send``, ``wait_for``…)."""
+        return self._types[step_id]
 
     def has_step(self, step_id: str) -> bool:
         return step_id in self._index

@@ -548,7 +548,7 @@ class Advancer:
                 "version": r.version,
                 "instance_id": r.instance_id,
                 "person_id": r.person_id,
-                "kind": r.kind.value,
+                "kind": r.kind,  # a StrEnum: the drivers take it as its text
                 "step_id": r.step_id,
                 "step_type": r.step_type,
                 "outcome": r.outcome,
@@ -572,14 +572,14 @@ class Advancer:
                     {
                         "workspace_id": ws, "instance_id": instance_id, "journey_id": s.journey_id,
                         "version": s.version, "person_id": s.person_id,
-                        "entry_number": inst.entry_number, "status": s.status.value,
+                        "entry_number": inst.entry_number, "status": s.status,
                         "state": state_json, "entered_at": s.entered_at, "updated_at": now,
                         "ended_at": s.ended_at,
                     }
                 )  # fmt: skip
             else:
                 changed.append(
-                    {"id": inst.row_id, "status": s.status.value, "state": state_json,
+                    {"id": inst.row_id, "status": s.status, "state": state_json,
                      "updated_at": now, "ended_at": s.ended_at}
                 )  # fmt: skip
         pg = self.postgres

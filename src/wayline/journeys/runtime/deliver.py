@@ -17,6 +17,11 @@ them. The deliverer takes them from there, a batch at a time:
 4. **mark** (one transaction): sent / skipped / failed for good / retry later with backoff, and
    the step records (``sent``, ``send_skipped``, ``send_deferred``).
 
+Messages the operational store keeps itself (the ``log`` channel) skip 3: with no renderer
+configured they are decided, written and marked in the claiming transaction (no lease, one
+commit); with a renderer they take the leased way, so no template is rendered while SQLite's
+write lock is held.
+
 Exactly once. A crash between 3 and 4 leaves the row pending; when its lease runs out another
 worker sends it again *with the same key*. Whether the customer then gets one message depends on
 the provider honouring the key: the ``log`` channel writes in the marking transaction (exactly
@@ -140,6 +145,7 @@ class Renderer(Protocol):
 
 
 _Profiles = dict[tuple[str, str], Profile]
+_KINDS = {k.value: k for k in ChannelKind}  # a dict lookup, not EnumType.__call__ per send
 _Recent = dict[tuple[str, str], list[datetime]]
 
 
@@ -213,58 +219,84 @@ class Deliverer:
     def deliver(self) -> int:
         """Deliver one batch; returns how many outbox rows it settled or rescheduled."""
         now = self.clock()
-        claimed, profiles, recent = self._claim(now)
-        if not claimed:
-            return 0
-        results = [self._decide(row, profiles, recent, now) for row in claimed]
-        to_send = [r for r in results if r.message is not None and not r.in_store]
-        if to_send:
-            asyncio.run(self._send_all(to_send))
-        self._settle(results, self.clock())
-        return len(results)
+        with self.db.write() as conn:
+            claimed, profiles, recent = self._claim(conn, now)
+            if not claimed:
+                return 0
+            # Messages the store keeps itself (the log channel) are "sent" by the row the
+            # marking writes: with nothing to render either, the whole send is this one
+            # transaction — no lease, no second commit. A renderer can take milliseconds per
+            # message (CSS inlining), too long to hold SQLite's write lock: then they go the
+            # leased way like any provider's.
+            here = [c for c in claimed if self._in_transaction(c)]
+            if here:
+                self._mark(conn, [self._decide(c, profiles, recent, now) for c in here], now)
+            leased = [c for c in claimed if not self._in_transaction(c)]
+            if leased:
+                self._lease(conn, leased, now)
+        if leased:
+            results = [self._decide(row, profiles, recent, now) for row in leased]
+            to_send = [r for r in results if r.message is not None and not r.in_store]
+            if to_send:
+                asyncio.run(self._send_all(to_send))
+            with self.db.write() as conn:
+                self._mark(conn, results, self.clock())
+        return len(claimed)
+
+    def _in_transaction(self, row: _Claimed) -> bool:
+        return self.renderer is None and bool(
+            getattr(self.channels.get(row.channel), "in_store", False)
+        )
 
     # -- 1. claim -------------------------------------------------------------------------------
 
-    def _claim(self, now: datetime) -> tuple[list[_Claimed], _Profiles, _Recent]:
-        with self.db.write() as conn:
-            query = (
-                select(OutboxRow)
-                .where(
-                    OutboxRow.status == "pending",
-                    OutboxRow.due_at <= now,
-                    or_(OutboxRow.locked_until.is_(None), OutboxRow.locked_until <= now),
-                )
-                .order_by(OutboxRow.due_at)
-                .limit(self.batch_size)
+    def _claim(self, conn: Connection, now: datetime) -> tuple[list[_Claimed], _Profiles, _Recent]:
+        o = OutboxRow
+        query = (
+            # Only the columns a send needs, ``late`` computed by the database: reading whole
+            # rows converted five datetimes per row for one comparison.
+            select(o.id, o.workspace_id, o.idempotency_key, o.kind, o.channel, o.instance_id,
+                   o.journey_id, o.version, o.person_id, o.step_id, o.payload, o.attempts,
+                   (o.due_at > o.created_at).label("late"))
+            .where(
+                o.status == "pending",
+                o.due_at <= now,
+                or_(o.locked_until.is_(None), o.locked_until <= now),
             )
-            if self.postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).all()
-            if not rows:
-                return [], {}, {}
-            conn.execute(
-                update(OutboxRow)
-                .where(ids_in(OutboxRow.id, [r.id for r in rows], self.postgres))
-                .values(locked_until=now + self.lease)
+            .order_by(o.due_at)
+            .limit(self.batch_size)
+        )  # fmt: skip
+        if self.postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = conn.execute(query).all()
+        if not rows:
+            return [], {}, {}
+        claimed = [
+            _Claimed(
+                r.id, r.workspace_id, r.idempotency_key, r.kind, r.channel, r.instance_id,
+                r.journey_id, r.version, r.person_id, r.step_id, orjson.loads(r.payload),
+                r.attempts, late=bool(r.late),
             )
-            claimed = [
-                _Claimed(
-                    r.id, r.workspace_id, r.idempotency_key, r.kind, r.channel, r.instance_id,
-                    r.journey_id, r.version, r.person_id, r.step_id, orjson.loads(r.payload),
-                    r.attempts, late=r.due_at > r.created_at,
-                )
-                for r in rows
-            ]  # fmt: skip
-            by_ws: dict[str, set[str]] = defaultdict(set)
-            for c in claimed:
-                by_ws[c.workspace_id].add(c.person_id)
-            profiles = self._profiles(conn, by_ws)
-            recent = self._recent_sends(conn, by_ws, now)
-            ended = self._ended(conn, [c for c in claimed if c.late])
+            for r in rows
+        ]  # fmt: skip
+        by_ws: dict[str, set[str]] = defaultdict(set)
+        for c in claimed:
+            by_ws[c.workspace_id].add(c.person_id)
+        profiles = self._profiles(conn, by_ws)
+        recent = self._recent_sends(conn, by_ws, now)
+        ended = self._ended(conn, [c for c in claimed if c.late])
         for c in claimed:
             if c.instance_id in ended:
                 c.payload["_ended"] = True
         return claimed, profiles, recent
+
+    def _lease(self, conn: Connection, rows: list[_Claimed], now: datetime) -> None:
+        """Keep ``rows`` from other workers while they are sent outside a transaction."""
+        conn.execute(
+            update(OutboxRow)
+            .where(ids_in(OutboxRow.id, [r.id for r in rows], self.postgres))
+            .values(locked_until=now + self.lease)
+        )
 
     def _profiles(
         self, conn: Connection, by_ws: Mapping[str, set[str]]
@@ -342,29 +374,35 @@ class Deliverer:
         profile = profiles.get((row.workspace_id, row.person_id), Profile(row.person_id))
         if row.kind == "webhook":
             return self._prepare(row, profile, str(row.payload.get("url", "")), now)
-        journey_tz = "UTC"
-        with contextlib.suppress(WaylineError):
-            journey = self.catalog.version(row.workspace_id, row.journey_id, row.version)
-            journey_tz = journey.timezone
         sends = recent[(row.workspace_id, row.person_id)]
-        recipient = Recipient.from_traits(
-            row.person_id,
-            profile.policy_traits(),
-            recent_sends=sends,
-            default_timezone=journey_tz,
-        )
-        decision = self.policy.evaluate(SendContext(row.channel, recipient, now))
-        if decision.verdict is Verdict.SKIP:
-            return _Result(row, "skipped", decision.reason, RecordKind.SEND_SKIPPED)
-        if decision.verdict is Verdict.DEFER:
-            return _Result(
-                row, "pending", decision.reason, RecordKind.SEND_DEFERRED, due_at=decision.send_at
+        if self.policy.rules:  # without rules there is nothing to ask the customer's profile
+            decision = self.policy.evaluate(
+                SendContext(row.channel, self._recipient(row, profile, sends), now)
             )
+            if decision.verdict is Verdict.SKIP:
+                return _Result(row, "skipped", decision.reason, RecordKind.SEND_SKIPPED)
+            if decision.verdict is Verdict.DEFER:
+                return _Result(
+                    row, "pending", decision.reason, RecordKind.SEND_DEFERRED,
+                    due_at=decision.send_at,
+                )  # fmt: skip
         to = profile.address(row.channel)
         if not to:
             return _Result(row, "skipped", "no_address", RecordKind.SEND_SKIPPED)
         sends.append(now)  # the next send to this customer in this batch counts this one
         return self._prepare(row, profile, to, now)
+
+    def _recipient(self, row: _Claimed, profile: Profile, sends: list[datetime]) -> Recipient:
+        journey_tz = "UTC"
+        with contextlib.suppress(WaylineError):
+            journey = self.catalog.version(row.workspace_id, row.journey_id, row.version)
+            journey_tz = journey.timezone
+        return Recipient.from_traits(
+            row.person_id,
+            profile.policy_traits(),
+            recent_sends=sends,
+            default_timezone=journey_tz,
+        )
 
     def _prepare(self, row: _Claimed, profile: Profile, to: str, now: datetime) -> _Result:
         channel = self.channels.get(row.channel)
@@ -392,7 +430,7 @@ class Deliverer:
             )
         return OutboundMessage(
             message_id=str(p.get("message_id", row.key)), workspace_id=row.workspace_id,
-            customer_id=row.person_id, channel=ChannelKind(row.channel), to=to,
+            customer_id=row.person_id, channel=_KINDS[row.channel], to=to,
             content=WebhookContent({"template": p.get("template"),
                                     "variables": p.get("variables") or {}}),
             journey_id=row.journey_id, step_id=row.step_id,
@@ -430,7 +468,7 @@ class Deliverer:
 
     # -- 4. mark --------------------------------------------------------------------------------
 
-    def _settle(self, results: list[_Result], now: datetime) -> None:
+    def _mark(self, conn: Connection, results: list[_Result], now: datetime) -> None:
         marks, records, logged = [], [], []
         for r in results:
             row = r.row
@@ -471,10 +509,9 @@ class Deliverer:
                     }
                 )  # fmt: skip
         pg = self.postgres
-        with self.db.write() as conn:
-            update_rows(conn, OutboxRow.__table__, "id", marks, postgres=pg)
-            insert_rows(
-                conn, MessageLogRow.__table__, logged, postgres=pg,
-                conflict=["workspace_id", "idempotency_key"],
-            )  # fmt: skip
-            insert_rows(conn, StepRecordRow.__table__, records, postgres=pg)
+        update_rows(conn, OutboxRow.__table__, "id", marks, postgres=pg)
+        insert_rows(
+            conn, MessageLogRow.__table__, logged, postgres=pg,
+            conflict=["workspace_id", "idempotency_key"],
+        )  # fmt: skip
+        insert_rows(conn, StepRecordRow.__table__, records, postgres=pg)
