@@ -16,7 +16,6 @@ from wayline.analytics.query import CompiledQuery
 from wayline.journeymap.detectors import (
     StoreView,
     churn,
-    friction,
     product_content,
     slow_conversion,
     visits,
@@ -62,9 +61,7 @@ def view() -> StoreView:
 
 def queries(view: StoreView) -> dict[str, CompiledQuery]:
     return {
-        "cube": visits.cube_query(view),
-        "daily": visits.daily_query(view),
-        "followers": friction.followers_query(view),
+        "visits": visits.summary_query(view),
         "slow_threshold": slow_conversion.threshold_query(view),
         "slow_cells": slow_conversion.cells_query(view, 86400.0),
         "products": product_content.products_query(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wayline.analytics.query import CompiledQuery, Params
 from wayline.journeymap.detectors.base import FUNNEL, Evidence, Finding, StoreView
 from wayline.journeymap.detectors.segment_step import money, segment_label
 from wayline.journeymap.detectors.segments import scan
@@ -28,9 +27,9 @@ from wayline.journeymap.detectors.visits import (
     BACK_FROM,
     Cell,
     cube,
-    ranked_sql,
     segment_customers,
     steps,
+    summary,
     total,
 )
 
@@ -39,31 +38,9 @@ SUPPORT = "support_after_step"
 LOOPS = "checkout_loop"
 
 
-def followers_query(view: StoreView) -> CompiledQuery:
-    """Which error/support/backward events follow which funnel rank, and how often."""
-    p = Params()
-    sql = f"""
-        SELECT reached, CASE WHEN err = 1 THEN 'err' WHEN sup = 1 THEN 'sup' ELSE 'back' END,
-               event, count(*)
-        FROM ({ranked_sql(view, p)}) AS ranked
-        WHERE reached > 0 AND (err = 1 OR sup = 1 OR (rnk > 0 AND rnk < reached))
-        GROUP BY 1, 2, 3"""
-    return p.compile(sql)
-
-
 def followers(view: StoreView) -> dict[tuple[int, str], str]:
     """(rank, kind) → the most frequent event name of that kind following that rank."""
-
-    def build() -> dict[tuple[int, str], str]:
-        best: dict[tuple[int, str], tuple[int, str]] = {}
-        for reached, kind, event, n in view.fetch(followers_query(view)):
-            key = (int(reached), str(kind))
-            if key not in best or (int(n), str(event)) > best[key]:
-                best[key] = (int(n), str(event))
-        return {k: v[1] for k, v in best.items()}
-
-    result: dict[tuple[int, str], str] = view.cached("followers", build)
-    return result
+    return summary(view).followers
 
 
 def _purchase_gap(cells: Sequence[Cell], flag: str, k: int) -> float:

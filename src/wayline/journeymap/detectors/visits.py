@@ -27,8 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 from itertools import pairwise
+from typing import Any
 
 from wayline.analytics.filters import latest_trait_sql
 from wayline.analytics.query import CompiledQuery, Params
@@ -59,10 +60,9 @@ def _ranks(view: StoreView) -> list[int]:
     return [RANK[r] for r in view.profile.funnel()]
 
 
-def ranked_sql(view: StoreView, p: Params) -> str:
+def _tagged_sql(view: StoreView, p: Params) -> str:
     """``SELECT`` of the period's events with their visit (``session_key``), funnel rank
-    ``rnk``, flags ``browse``/``err``/``sup``, and ``reached``: the highest rank of the visit's
-    events strictly before this one."""
+    ``rnk`` and flags ``browse``/``err``/``sup``."""
     prof = view.profile
     rank_cases = []
     for role, rank in [*RANK.items(), *EXTRA_RANK.items()]:
@@ -74,10 +74,6 @@ def ranked_sql(view: StoreView, p: Params) -> str:
         f"FROM events WHERE {view.where(p)})"
     )
     return f"""
-            SELECT r.*, coalesce(max(rnk) OVER (
-                       PARTITION BY person_id, session_key ORDER BY ts
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS reached
-            FROM (
                 SELECT person_id, session_key, timestamp AS ts, event,
                        device_type, os, channel, country,
                        CASE WHEN {in_list(p, "event", prof.names(*BROWSE_ROLES))}
@@ -87,12 +83,30 @@ def ranked_sql(view: StoreView, p: Params) -> str:
                             THEN 1 ELSE 0 END AS err,
                        CASE WHEN {in_list(p, "event", prof.names("support"))}
                             THEN 1 ELSE 0 END AS sup
-                FROM ({sessionize_sql(source)}) AS _sx2
-            ) AS r"""
+                FROM ({sessionize_sql(source)}) AS _sx2"""
 
 
-def visits_sql(view: StoreView, p: Params) -> str:
-    """``SELECT`` of one row per visit (see the module docstring), with markers of ``p``."""
+#: The rows of ``tagged`` that can raise a flag: only they need ``reached``.
+_FLAGGED = "rnk > 0 OR err = 1 OR sup = 1"
+
+
+def _ranked_sql() -> str:
+    """``SELECT`` over the ``tagged`` CTE's rows that can raise a flag, with ``reached``: the
+    highest rank of the visit's events strictly before this one. Rows of rank 0 without an
+    error or support role are left out before the window: they add nothing to a running
+    maximum of ranks and raise no flag, and the window's sort is where the time goes."""
+    return f"""
+            SELECT person_id, session_key, event, rnk, err, sup,
+                   coalesce(max(rnk) OVER (
+                       PARTITION BY person_id, session_key ORDER BY ts
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS reached
+            FROM tagged WHERE {_FLAGGED}"""
+
+
+def _visits_ctes(view: StoreView, p: Params) -> list[str]:
+    """CTEs ``tagged``, ``ranked`` and ``vis`` (one row per visit, see the module docstring),
+    with markers of ``p``. The per-visit flags come from ``ranked``, the rest from one plain
+    aggregate of every event."""
     prof = view.profile
     role_cols = []
     for role in FUNNEL:
@@ -114,12 +128,25 @@ def visits_sql(view: StoreView, p: Params) -> str:
             f"max(CASE WHEN rnk > 0 AND rnk < reached AND reached = {k} THEN 1 ELSE 0 END) "
             f"AS back_{k}"
         )
+    flag_names = [f.rsplit(" AS ", 1)[1] for f in flags]
     views = f"sum(CASE WHEN rnk = {RANK['product_view']} THEN 1 ELSE 0 END) AS views"
-    return f"""
-        SELECT person_id, session_key, max(browse) AS visit, {dims},
-               {", ".join([views, *role_cols, *flags])}
-        FROM ({ranked_sql(view, p)}) AS ranked
-        GROUP BY person_id, session_key"""
+    # A visit without a flagged row has no row in ``fl``: its flags are 0.
+    carried = "".join(f", coalesce(fl.{n}, 0) AS {n}" for n in flag_names)
+    return [
+        f"tagged AS MATERIALIZED ({_tagged_sql(view, p)})",
+        f"ranked AS MATERIALIZED ({_ranked_sql()})",
+        f"""fl AS (
+            SELECT person_id, session_key, {", ".join(flags)}
+            FROM ranked GROUP BY person_id, session_key)""",
+        f"""agg AS (
+            SELECT person_id, session_key, max(browse) AS visit, {dims},
+                   {", ".join([views, *role_cols])}
+            FROM tagged GROUP BY person_id, session_key)""",
+        f"""vis AS MATERIALIZED (
+            SELECT agg.*{carried}
+            FROM agg LEFT JOIN fl ON fl.person_id = agg.person_id
+                                 AND fl.session_key = agg.session_key)""",
+    ]
 
 
 def _has(i: int) -> str:
@@ -131,7 +158,7 @@ def _step(i: int, j: int) -> str:
 
 
 def measures(view: StoreView) -> dict[str, str]:
-    """Name → per-visit 0/1 (or count) expression over :func:`visits_sql`'s columns."""
+    """Name → per-visit 0/1 (or count) expression over the ``vis`` CTE's columns."""
     ranks = _ranks(view)
     out: dict[str, str] = {"visits": "1", "views": "views"}
     bought = _has(RANK["purchase"]) if RANK["purchase"] in ranks else "FALSE"
@@ -161,14 +188,15 @@ class Cell:
     persons: int
 
 
-def cube_query(view: StoreView) -> CompiledQuery:
-    """Visits per combination of segment values (the dimensions of the store's profile).
+def _cube_part(view: StoreView, p: Params) -> tuple[list[str], list[str], str]:
+    """Visits per combination of segment values (the dimensions of the store's profile): the
+    text columns (the values), the integer columns (``GROUPING()``, customers, the measures,
+    customers per funnel rank) and the ``FROM … GROUP BY`` rest of the ``SELECT``.
 
     Grouping sets add one row per value of each single dimension, whose distinct-customer
     counts are exact (summing cells would count a customer seen on two devices twice); the
-    ``gid`` column (``GROUPING()``) tells the rows apart.
+    ``GROUPING()`` column tells the rows apart.
     """
-    p = Params()
     dims = view.profile.dimensions
     joins = []
     for d in dims:
@@ -183,20 +211,76 @@ def cube_query(view: StoreView) -> CompiledQuery:
                 f"LEFT JOIN ({p.embed(trait)}) AS j_{alias} ON j_{alias}.person_id = v.person_id"
             )
     exprs = [f"j_{dimension_sql(d)}.value" if d.startswith("traits.") else f"v.{d}" for d in dims]
-    m = measures(view)
-    sums = ", ".join(f"sum({expr}) AS {name}" for name, expr in m.items())
+    ints = [f"GROUPING({', '.join(exprs)})", "count(DISTINCT v.person_id)"]
+    ints += [f"sum({expr})" for expr in measures(view).values()]
     # Distinct customers at each funnel rank: the "customers affected" of a step's segment.
-    sums += "".join(
-        f", count(DISTINCT CASE WHEN {_has(k)} THEN v.person_id END) AS persons_{k}"
-        for k in _ranks(view)
-    )
+    ints += [f"count(DISTINCT CASE WHEN {_has(k)} THEN v.person_id END)" for k in _ranks(view)]
     sets = ", ".join([f"({', '.join(exprs)})", *(f"({e})" for e in exprs)])
-    sql = f"""
-        SELECT {", ".join(exprs)}, GROUPING({", ".join(exprs)}) AS gid,
-               count(DISTINCT v.person_id) AS persons, {sums}
-        FROM ({visits_sql(view, p)}) AS v {" ".join(joins)}
+    rest = f"""FROM vis AS v {" ".join(joins)}
         WHERE v.visit = 1
         GROUP BY GROUPING SETS ({sets})"""
+    return [f"CAST({e} AS VARCHAR)" for e in exprs], ints, rest
+
+
+def summary_query(view: StoreView) -> CompiledQuery:
+    """Everything the visit-based detectors read, from one pass over the period's events (the
+    sessionizing, the ranks and the per-visit rows are computed once, not once per part).
+
+    Rows are ``(part, t_1 … t_T, i_1 … i_I)``, text and integer columns padded with NULLs:
+
+    - ``cube``: the dimensions' values; ``GROUPING()``, customers, each :func:`measures`
+      measure, customers per funnel rank (see :func:`_cube_part`);
+    - ``daily``: per funnel step and UTC day of the step's first event (days since
+      1970-01-01): step from, step to, day, visits at the step, how many went on to the next
+      step, customers;
+    - ``follow``: which error (``err``), support (``sup``) and backward (``back``) events
+      follow which funnel rank, and how often: kind, event; rank, count.
+    """
+    p = Params()
+    ctes = _visits_ctes(view, p)
+    cube_texts, cube_ints, cube_rest = _cube_part(view, p)
+    parts: list[tuple[str, list[str], list[str], str]] = [
+        ("cube", cube_texts, cube_ints, cube_rest)
+    ]
+    for i, j in steps(view):
+        # epoch() is seconds since 1970-01-01 UTC, whatever the session's time zone.
+        day = f"CAST(floor(epoch(f_{i}) / 86400) AS BIGINT)"
+        parts.append(
+            (
+                "daily",
+                [],
+                [
+                    str(i),
+                    str(j),
+                    day,
+                    "count(*)",
+                    f"sum(CASE WHEN {_step(i, j)} THEN 1 ELSE 0 END)",
+                    "count(DISTINCT person_id)",
+                ],
+                f"FROM vis WHERE f_{i} IS NOT NULL GROUP BY {day}",
+            )
+        )
+    kind = "CASE WHEN err = 1 THEN 'err' WHEN sup = 1 THEN 'sup' ELSE 'back' END"
+    parts.append(
+        (
+            "follow",
+            [kind, "event"],
+            ["reached", "count(*)"],
+            f"""FROM ranked
+        WHERE reached > 0 AND (err = 1 OR sup = 1 OR (rnk > 0 AND rnk < reached))
+        GROUP BY reached, {kind}, event""",
+        )
+    )
+    n_text = max(len(t) for _, t, _, _ in parts)
+    n_int = max(len(i) for _, _, i, _ in parts)
+    selects = []
+    for name, texts, ints, rest in parts:
+        cols = [f"'{name}'"]
+        cols += texts + ["CAST(NULL AS VARCHAR)"] * (n_text - len(texts))
+        cols += [f"CAST({e} AS BIGINT)" for e in ints]
+        cols += ["CAST(NULL AS BIGINT)"] * (n_int - len(ints))
+        selects.append(f"SELECT {', '.join(cols)} {rest}")
+    sql = "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(selects)
     return p.compile(sql)
 
 
@@ -208,58 +292,6 @@ class Cube:
     (visits at funnel rank *k*)."""
 
 
-def _cube(view: StoreView) -> Cube:
-    def build() -> Cube:
-        if not view.profile.funnel():
-            return Cube([], {})  # a store without a single funnel event has no visits
-        dims = view.profile.dimensions
-        n = len(dims)
-        names = [*measures(view), *(f"persons_{k}" for k in _ranks(view))]
-        cells: list[Cell] = []
-        segments: dict[tuple[str, str], Mapping[str, int]] = {}
-        single = {(2**n - 1) - 2 ** (n - 1 - i): d for i, d in enumerate(dims)}
-        for row in view.fetch(cube_query(view)):
-            values = {d: (None if v is None else str(v)) for d, v in zip(dims, row, strict=False)}
-            gid, persons = int(row[n]), int(row[n + 1])
-            counts = {k: int(v or 0) for k, v in zip(names, row[n + 2 :], strict=True)}
-            if gid == 0:
-                cells.append(Cell(values, counts, persons))
-            elif gid in single and (value := values[single[gid]]) is not None:
-                people = {k: v for k, v in counts.items() if k.startswith("persons_")}
-                segments[(single[gid], value)] = {"persons": persons, **people}
-        return Cube(cells, segments)
-
-    result: Cube = view.cached("cube", build)
-    return result
-
-
-def cube(view: StoreView) -> list[Cell]:
-    """The store's visit cube (fetched once per view)."""
-    return _cube(view).cells
-
-
-def segment_customers(view: StoreView, dimension: str, value: str, measure: str) -> int:
-    """Distinct customers of a segment (``measure``: ``persons`` or ``persons_<rank>``)."""
-    return int(_cube(view).segments.get((dimension, value), {}).get(measure, 0))
-
-
-def daily_query(view: StoreView) -> CompiledQuery:
-    """Per funnel step and UTC day of the step's first event: visits at the step, and how many
-    went on to the next step."""
-    p = Params()
-    parts = [
-        f"SELECT {i} AS step_from, {j} AS step_to, date_trunc('day', f_{i}) AS day, "
-        f"count(*) AS n, sum(CASE WHEN {_step(i, j)} THEN 1 ELSE 0 END) AS k, "
-        f"count(DISTINCT person_id) AS persons "
-        f"FROM vis WHERE f_{i} IS NOT NULL GROUP BY 1, 2, 3"
-        for i, j in steps(view)
-    ]
-    if not parts:
-        return CompiledQuery("SELECT 1 WHERE FALSE")
-    sql = f"WITH vis AS ({visits_sql(view, p)}) " + " UNION ALL ".join(parts)
-    return p.compile(sql)
-
-
 @dataclass(frozen=True)
 class DayCount:
     step: tuple[int, int]
@@ -269,16 +301,75 @@ class DayCount:
     persons: int
 
 
-def daily(view: StoreView) -> list[DayCount]:
-    def build() -> list[DayCount]:
-        out = []
-        for i, j, day, n, k, persons in view.fetch(daily_query(view)):
-            d = day.astimezone(UTC).date() if isinstance(day, datetime) else day
-            out.append(DayCount((int(i), int(j)), d, int(n), int(k or 0), int(persons)))
-        return out
+@dataclass(frozen=True)
+class Summary:
+    cube: Cube
+    daily: list[DayCount]
+    followers: dict[tuple[int, str], str]
+    """(rank, kind) → the most frequent event name of that kind following that rank."""
 
-    result: list[DayCount] = view.cached("daily", build)
+
+EPOCH = date(1970, 1, 1)
+
+
+def summary_from_rows(view: StoreView, rows: Sequence[Sequence[Any]]) -> Summary:
+    """Pure but for the view's profile: :func:`summary_query`'s rows → a :class:`Summary`."""
+    dims = view.profile.dimensions
+    n = len(dims)
+    n_text = max(n, 2)
+    names = [*measures(view), *(f"persons_{k}" for k in _ranks(view))]
+    cells: list[Cell] = []
+    segments: dict[tuple[str, str], Mapping[str, int]] = {}
+    days: list[DayCount] = []
+    best: dict[tuple[int, str], tuple[int, str]] = {}
+    single = {(2**n - 1) - 2 ** (n - 1 - i): d for i, d in enumerate(dims)}
+    for row in rows:
+        part, texts, ints = row[0], row[1 : 1 + n_text], row[1 + n_text :]
+        if part == "cube":
+            values = {d: (None if v is None else str(v)) for d, v in zip(dims, texts, strict=False)}
+            gid, persons = int(ints[0]), int(ints[1])
+            counts = {k: int(v or 0) for k, v in zip(names, ints[2:], strict=False)}
+            if gid == 0:
+                cells.append(Cell(values, counts, persons))
+            elif gid in single and (value := values[single[gid]]) is not None:
+                people = {k: v for k, v in counts.items() if k.startswith("persons_")}
+                segments[(single[gid], value)] = {"persons": persons, **people}
+        elif part == "daily":
+            i, j, day, visits, k, persons = (int(x or 0) for x in ints[:6])
+            days.append(DayCount((i, j), EPOCH + timedelta(days=day), visits, k, persons))
+        else:
+            key = (int(ints[0]), str(texts[0]))
+            if key not in best or (int(ints[1]), str(texts[1])) > best[key]:
+                best[key] = (int(ints[1]), str(texts[1]))
+    followers = {k: v[1] for k, v in best.items()}
+    return Summary(Cube(cells, segments), days, followers)
+
+
+def summary(view: StoreView) -> Summary:
+    """The visit summary of the view (fetched once per view)."""
+
+    def build() -> Summary:
+        if not view.profile.funnel():
+            return Summary(Cube([], {}), [], {})  # no funnel event: no visits
+        return summary_from_rows(view, view.fetch(summary_query(view)))
+
+    result: Summary = view.cached("summary", build)
     return result
+
+
+def cube(view: StoreView) -> list[Cell]:
+    """The store's visit cube (fetched once per view)."""
+    return summary(view).cube.cells
+
+
+def segment_customers(view: StoreView, dimension: str, value: str, measure: str) -> int:
+    """Distinct customers of a segment (``measure``: ``persons`` or ``persons_<rank>``)."""
+    return int(summary(view).cube.segments.get((dimension, value), {}).get(measure, 0))
+
+
+def daily(view: StoreView) -> list[DayCount]:
+    """Per funnel step and UTC day: visits at the step and how many went on."""
+    return summary(view).daily
 
 
 def total(cells: Iterable[Cell], name: str) -> int:
