@@ -1,7 +1,9 @@
 """Wayline's HTTP API: one FastAPI app, its routers added per capability.
 
 :func:`create_app` builds the app: the tracking API (:mod:`wayline.api.tracking`, ``/v1/…``),
-the REST API (:mod:`wayline.api.rest`, ``/api/v1/…``) and the dashboard (:mod:`wayline.web`).
+the REST API (:mod:`wayline.api.rest`, ``/api/v1/…``), what comes back from messages (opens,
+clicks, unsubscribes, provider webhooks: :mod:`wayline.api.engagement`) and the dashboard
+(:mod:`wayline.web`).
 The operational store is opened when the app starts and closed when it stops; each
 server process (uvicorn worker) opens its own. The mover that carries events on into analytics is
 *not* run here: DuckDB allows one writer process, so ``wayline serve`` runs it once, in its parent
@@ -19,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from wayline import web
-from wayline.api import rest
+from wayline.api import engagement, rest
 from wayline.api.errors import install_error_handlers
 from wayline.api.tracking import LoseResponses, router, utcnow
 from wayline.config import Settings
@@ -69,6 +71,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(rest.router)
+    app.include_router(engagement.router)
     web.install(app)
 
     @app.get("/health", include_in_schema=False)

@@ -300,11 +300,16 @@ def event_row(
     ref: MessageRef,
     *,
     at: datetime,
-    received_at: datetime,
+    received_at: datetime | None,
     dedupe_key: str,
     properties: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An event row (``EVENT_COLUMNS``) on ``ref``'s customer, linked to the message."""
+    """An event on ``ref``'s customer, linked to the message.
+
+    With ``received_at``, a normalized row (``EVENT_COLUMNS``); with ``None``, the Segment
+    ``track`` message it comes from — what the HTTP endpoints put in the tracking inbox, so the
+    event reaches analytics and the journey runtime (``wait_for``) like any tracked event.
+    """
     props: dict[str, Any] = {"message_id": ref.message_id, "channel": ref.channel.value}
     if ref.journey_id:
         props["journey"] = ref.journey_id
@@ -313,26 +318,27 @@ def event_row(
     props.update(properties or {})
     message_id = hashlib.sha256(f"{name}\x1f{dedupe_key}".encode()).hexdigest()[:32]
     channel_utm = {"source": ref.channel.value, "medium": ref.channel.value}
+    message = {
+        "type": "track",
+        "event": name,
+        "userId": ref.customer_id,
+        "messageId": f"wl-{message_id}",
+        "timestamp": at,
+        "properties": props,
+        "context": {"campaign": channel_utm},
+    }
+    if received_at is None:
+        return message
     return normalize(
-        {
-            "type": "track",
-            "event": name,
-            "userId": ref.customer_id,
-            "messageId": f"wl-{message_id}",
-            "timestamp": at,
-            "properties": props,
-            "context": {"campaign": channel_utm},
-        },
-        workspace_id=ref.workspace_id,
-        received_at=received_at,
-        source=EVENT_SOURCE,
+        message, workspace_id=ref.workspace_id, received_at=received_at, source=EVENT_SOURCE
     )
 
 
 def tracked_action_events(
-    action: TrackedAction, *, at: datetime, received_at: datetime
+    action: TrackedAction, *, at: datetime, received_at: datetime | None
 ) -> list[dict[str, Any]]:
-    """``email_opened`` / ``email_clicked`` / ``unsubscribed`` for a verified token."""
+    """``email_opened`` / ``email_clicked`` / ``unsubscribed`` for a verified token (rows,
+    or Segment messages when ``received_at`` is ``None``: see :func:`event_row`)."""
     ref = action.ref
     if action.kind == "open":
         # One opened event per message and minute: image proxies refetch pixels in bursts.
@@ -409,9 +415,10 @@ def update_events(
     *,
     find_message: Callable[[ChannelKind, str], MessageRef | None],
     find_customer: Callable[[ChannelKind, str], MessageRef | None],
-    received_at: datetime,
+    received_at: datetime | None,
 ) -> list[dict[str, Any]]:
-    """Event rows for verified provider updates (statuses, replies).
+    """Event rows for verified provider updates (statuses, replies); Segment messages when
+    ``received_at`` is ``None`` (see :func:`event_row`).
 
     ``find_message(channel, provider_message_id)`` finds a message we sent;
     ``find_customer(channel, phone)`` finds the customer a reply comes from, as a reference to

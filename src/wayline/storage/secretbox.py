@@ -1,4 +1,5 @@
-"""Encryption at rest for provider credentials (SMTP passwords, WhatsApp and SMS tokens).
+"""The data folder's secrets: encryption at rest for provider credentials (SMTP passwords,
+WhatsApp and SMS tokens), and the key that signs tracking links.
 
 Fernet (AES-128-CBC with HMAC-SHA256, from ``cryptography``) with one key per data folder:
 ``WAYLINE_SECRET_KEY`` when set (several servers sharing a PostgreSQL store must share it),
@@ -9,6 +10,7 @@ Losing the key loses the stored credentials (they can be entered again), nothing
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,26 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from wayline.config import Settings
 from wayline.errors import ConfigError
+
+
+def tracking_secret(settings: Settings) -> str:
+    """The secret that signs tracking and unsubscribe links: ``WAYLINE_TRACKING_SECRET``, else
+    one kept in the data folder (created on first use). Servers and workers on several
+    machines must share the variable: a link signed by one is checked by another."""
+    given = os.environ.get("WAYLINE_TRACKING_SECRET")
+    if given:
+        return given
+    settings.ensure_home()
+    path = Path(settings.home) / "tracking-secret"
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(secrets.token_urlsafe(32))
+    return path.read_text(encoding="utf-8").strip()
 
 
 class SecretBox:

@@ -8,6 +8,7 @@
                        encrypted at rest (see :mod:`wayline.storage.secretbox`)
     workspace_settings per workspace: the sending policy (quiet hours, frequency caps) as JSON
     import_jobs        files uploaded through the API or the dashboard: progress and outcome
+    used_tokens        spent one-time tokens (unsubscribe links) until they expire
 
 They share :class:`wayline.storage.models.Base`'s metadata, like the journey tables.
 """
@@ -85,10 +86,22 @@ class ImportJobRow(Base):
     filename: Mapped[str] = mapped_column(String(500))
     format: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
-    """``queued``, ``running``, ``done`` or ``failed`` (a failed import stored nothing)."""
+    """``queued``, ``waiting`` (for the analytics store's write lock), ``running``, ``done`` or
+    ``failed`` (a failed import stored nothing)."""
     bytes_total: Mapped[int] = mapped_column(Integer(), default=0)
+    bytes_done: Mapped[int] = mapped_column(Integer(), default=0)
+    """How much of the file the importer has read (DuckDB's progress of the reading stage)."""
+    stage: Mapped[str | None] = mapped_column(String(64), default=None)
+    """What the import is doing now (``reading``, ``loading``, ``linking identities``…)."""
     rows_done: Mapped[int] = mapped_column(Integer(), default=0)
     events_stored: Mapped[int] = mapped_column(Integer(), default=0)
     error: Mapped[str | None] = mapped_column(Text(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class UsedTokenRow(Base):
+    __tablename__ = "used_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,4 +1,5 @@
-"""The REST API and dashboard: API keys, users, sessions, channel and workspace settings, imports.
+"""The REST API and dashboard: keys, users, sessions, channel and workspace settings, imports,
+spent one-time tokens.
 
 Revision ID: 0003
 Revises: 0002
@@ -87,6 +88,8 @@ def upgrade() -> None:
         sa.Column("format", sa.String(32), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("bytes_total", sa.Integer(), nullable=False),
+        sa.Column("bytes_done", sa.Integer(), nullable=False),
+        sa.Column("stage", sa.String(64), nullable=True),
         sa.Column("rows_done", sa.Integer(), nullable=False),
         sa.Column("events_stored", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
@@ -95,10 +98,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_import_jobs"),
     )
     op.create_index("ix_import_jobs_workspace_id", "import_jobs", ["workspace_id"])
+    op.create_table(
+        "used_tokens",
+        sa.Column("token_id", sa.String(64), nullable=False),
+        sa.Column("expires_at", _TS, nullable=False),
+        sa.PrimaryKeyConstraint("token_id", name="pk_used_tokens"),
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "used_tokens",
         "import_jobs",
         "workspace_settings",
         "channel_settings",
