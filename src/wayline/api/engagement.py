@@ -35,6 +35,7 @@ from wayline.channels.sms import TwilioSettings
 from wayline.channels.tracking import (
     CLICK,
     OPEN,
+    PIXEL_GIF,
     UNSUBSCRIBE,
     InvalidToken,
     MessageRef,
@@ -111,10 +112,10 @@ async def open_pixel(token: str, request: Request) -> Response:
         action = verify_token(token, kind=OPEN, secret=tracking_secret(settings), now=now)
     except InvalidToken:
         # Still an image: a forged or stale pixel records nothing and breaks no e-mail layout.
-        return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+        return Response(PIXEL_GIF, media_type="image/gif", headers=NO_STORE)
     rows = tracked_action_events(action, at=now, received_at=None)
     await anyio.to_thread.run_sync(_record, db, action.ref.workspace_id, rows, now)
-    return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+    return Response(PIXEL_GIF, media_type="image/gif", headers=NO_STORE)
 
 
 @router.get("/t/c/{token}")
