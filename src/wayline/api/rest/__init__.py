@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from wayline.api.rest import keys
+from wayline.api.rest import journeys, keys
 
 router = APIRouter(prefix="/api/v1")
-for module in (keys,):
+for module in (keys, journeys):
     router.include_router(module.router)

@@ -1,0 +1,259 @@
+"""``/api/v1/journeys``: drafts, validation with the node at fault, publish/pause/resume/archive,
+stats from a real runtime, YAML import/export — and one workspace never sees another's."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import insert
+
+from dashboard_fixtures import Site
+from wayline.journeys.runtime import JourneyRuntime
+from wayline.storage.models import CustomerProfile
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris: no quiet hours
+
+
+def cart(journey_id: str = "cart") -> dict[str, Any]:
+    """Half the customers held out; the others get an e-mail, then a delay."""
+    return {
+        "id": journey_id,
+        "name": "Cart",
+        "trigger": {"event": "Checkout Started"},
+        "goal": {"event": "Order Completed", "within": "3d"},
+        "steps": [
+            {"id": "split", "type": "split", "holdout": 50,
+             "branches": [{"name": "treatment", "weight": 50, "next": "email"}]},
+            {"id": "email", "type": "send", "channel": "email", "template": "welcome",
+             "next": "pause"},
+            {"id": "pause", "type": "delay", "duration": "1h"},
+        ],
+    }  # fmt: skip
+
+
+def test_create_read_update_a_draft(site: Site) -> None:
+    c, h = site.client, site.a.headers
+    r = c.post("/api/v1/journeys", json=cart(), headers=h)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["status"] == "draft" and body["valid"] and body["problems"] == []
+    assert body["document"] == cart()
+    assert c.post("/api/v1/journeys", json=cart(), headers=h).status_code == 409  # id taken
+    edited = cart()
+    edited["steps"][2]["duration"] = "2h"
+    r = c.put("/api/v1/journeys/cart", json=edited, headers=h)
+    assert r.status_code == 200 and r.json()["document"] == edited
+    assert c.get("/api/v1/journeys/cart", headers=h).json()["document"] == edited
+    # The document must be the journey the URL names.
+    wrong = c.put("/api/v1/journeys/cart", json=cart("other"), headers=h)
+    assert wrong.status_code == 400 and wrong.json()["field"] == "id"
+    assert c.put("/api/v1/journeys/nope", json=cart("nope"), headers=h).status_code == 404
+
+
+def test_bad_bodies_are_4xx_naming_what_is_wrong(site: Site) -> None:
+    c, h = site.client, site.a.headers
+    r = c.post(
+        "/api/v1/journeys", content=b"{not json", headers={**h, "content-type": "application/json"}
+    )
+    assert r.status_code == 400 and "not valid JSON" in r.json()["message"]
+    r = c.post("/api/v1/journeys", json=[1, 2], headers=h)
+    assert r.status_code == 400 and r.json()["field"] == "body"
+    r = c.post("/api/v1/journeys", json={"name": "no id"}, headers=h)
+    assert r.status_code == 400 and r.json()["field"] == "id"
+    r = c.post("/api/v1/journeys", json={"id": "../x"}, headers=h)
+    assert r.status_code == 400 and r.json()["field"] == "id"
+    r = c.post(
+        "/api/v1/journeys",
+        content=b"id: [unclosed",
+        headers={**h, "content-type": "application/yaml"},
+    )
+    assert r.status_code == 400 and "not valid YAML" in r.json()["message"]
+    assert c.get("/api/v1/journeys", headers=h).json()["total"] == 0  # nothing half-written
+
+
+def test_invalid_drafts_are_kept_and_problems_name_the_node(site: Site) -> None:
+    c, h = site.client, site.a.headers
+    doc = cart()
+    doc["steps"][1]["next"] = "nowhere"
+    doc["steps"][2]["duration"] = "soon"
+    doc["goal"]["within"] = "forever"
+    r = c.post("/api/v1/journeys", json=doc, headers=h)
+    assert r.status_code == 201 and not r.json()["valid"]
+    assert r.json()["document"] == doc  # work in progress is kept as written
+    v = c.post("/api/v1/journeys/cart/validate", headers=h).json()
+    assert not v["valid"]
+    by_node = {(p["node"], p["field"]) for p in v["problems"]}
+    assert ("pause", "duration") in by_node
+    assert ("$goal", "goal.within") in by_node
+    assert all(p["path"] and p["message"] for p in v["problems"])
+    # Publishing is refused with every problem and where it is.
+    r = c.post("/api/v1/journeys/cart/publish", headers=h)
+    assert r.status_code == 409
+    assert r.json()["field"] == r.json()["problems"][0]["path"]
+    assert {p["node"] for p in r.json()["problems"]} >= {"pause", "$goal"}
+    assert c.get("/api/v1/journeys/cart", headers=h).json()["status"] == "draft"
+    # Graph problems (found once the shape is right) point at the step too.
+    doc = cart()
+    doc["steps"][1]["next"] = "nowhere"
+    v = c.post("/api/v1/journeys/cart/validate", json=doc, headers=h).json()
+    assert [(p["node"], p["message"]) for p in v["problems"]] == [
+        ("email", "next goes to unknown step 'nowhere'"),
+        ("pause", "unreachable: no step leads here"),
+    ]
+    doc["trigger"] = {}
+    v = c.post("/api/v1/journeys/cart/validate", json=doc, headers=h).json()
+    assert "$trigger" in {p["node"] for p in v["problems"]}
+
+
+def test_publish_pause_resume_archive(site: Site) -> None:
+    c, h = site.client, site.a.headers
+    c.post("/api/v1/journeys", json=cart(), headers=h)
+    assert c.post("/api/v1/journeys/cart/pause", headers=h).status_code == 409  # not live
+    r = c.post("/api/v1/journeys/cart/publish", headers=h)
+    assert r.status_code == 200 and r.json() == {
+        "id": "cart", "status": "live", "live_version": 1, "created": True
+    }  # fmt: skip
+    # An edit is a new draft; the live version is untouched until it is published.
+    edited = cart()
+    edited["name"] = "Cart, v2"
+    c.put("/api/v1/journeys/cart", json=edited, headers=h)
+    got = c.get("/api/v1/journeys/cart", headers=h).json()
+    assert got["status"] == "live" and got["live_version"] == 1 and got["has_draft"]
+    assert c.post("/api/v1/journeys/cart/pause", headers=h).json()["status"] == "paused"
+    resumed = c.post("/api/v1/journeys/cart/resume", headers=h).json()
+    assert resumed["status"] == "live" and resumed["live_version"] == 1
+    assert resumed["document"] == edited  # resuming kept the unpublished draft
+    assert c.post("/api/v1/journeys/cart/resume", headers=h).status_code == 409
+    r = c.post("/api/v1/journeys/cart/publish", headers=h).json()
+    assert (r["live_version"], r["created"]) == (2, True)
+    exported = c.get("/api/v1/journeys/cart/export.yaml?version=1", headers=h)
+    assert yaml.safe_load(exported.text) == cart()  # version 1 is frozen as published
+    assert c.delete("/api/v1/journeys/cart", headers=h).status_code == 204
+    assert c.get("/api/v1/journeys/cart", headers=h).json()["status"] == "archived"
+    assert c.delete("/api/v1/journeys/cart", headers=h).status_code == 409
+    assert c.put("/api/v1/journeys/cart", json=cart(), headers=h).status_code == 409
+    assert c.post("/api/v1/journeys/cart/publish", headers=h).status_code == 409
+
+
+def test_yaml_import_export_round_trip(site: Site) -> None:
+    c, h = site.client, site.a.headers
+    yaml_type = {**h, "content-type": "application/yaml"}
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        r = c.post("/api/v1/journeys/import", content=text.encode(), headers=yaml_type)
+        assert r.status_code == 201, (path.name, r.text)
+        assert r.json()["valid"], r.json()["problems"]
+        journey_id = r.json()["id"]
+        exported = c.get(f"/api/v1/journeys/{journey_id}/export.yaml", headers=h)
+        assert exported.headers["content-type"].startswith("application/yaml")
+        assert f'filename="{journey_id}.yaml"' in exported.headers["content-disposition"]
+        assert yaml.safe_load(exported.text) == yaml.safe_load(text)
+        assert exported.text.startswith(f"id: {journey_id}\nname:")  # written as people do
+        # Exported text imports back to the same document (200: the journey exists).
+        again = c.post("/api/v1/journeys/import", content=exported.content, headers=yaml_type)
+        assert again.status_code == 200 and again.json()["document"] == r.json()["document"]
+    # POST with a YAML body creates too.
+    text = yaml.safe_dump(cart("from-yaml"))
+    r = c.post("/api/v1/journeys", content=text.encode(), headers=yaml_type)
+    assert r.status_code == 201 and r.json()["document"] == cart("from-yaml")
+
+
+def test_list_is_paginated_with_headline_results(site: Site) -> None:
+    c, h = site.client, site.a.headers
+    for name in ("a", "b", "c"):
+        c.post("/api/v1/journeys", json=cart(name), headers=h)
+    c.post("/api/v1/journeys/b/publish", headers=h)
+    page = c.get("/api/v1/journeys?limit=2", headers=h).json()
+    assert [j["id"] for j in page["items"]] == ["a", "b"]
+    assert page["total"] == 3 and page["next_offset"] == 2
+    assert page["items"][1]["status"] == "live" and page["items"][1]["live_version"] == 1
+    assert c.get("/api/v1/journeys?offset=2", headers=h).json()["items"][0]["id"] == "c"
+    live = c.get("/api/v1/journeys?status=live", headers=h).json()
+    assert [j["id"] for j in live["items"]] == ["b"]
+    assert c.get("/api/v1/journeys?status=bogus", headers=h).status_code == 422
+
+
+def _track(person: str, event: str, at: datetime) -> dict[str, Any]:
+    return {"type": "track", "event": event, "userId": person, "timestamp": at.isoformat(),
+            "properties": {}, "messageId": uuid.uuid4().hex}  # fmt: skip
+
+
+def test_stats_per_step_per_branch_and_goal_from_the_runtime(site: Site) -> None:
+    c, h, ws = site.client, site.a.headers, site.a.workspace_id
+    c.post("/api/v1/journeys", json=cart(), headers=h)
+    assert c.get("/api/v1/journeys/cart/stats", headers=h).status_code == 409  # not published
+    assert c.post("/api/v1/journeys/cart/publish", headers=h).status_code == 200
+    people = [f"p{i}" for i in range(30)]
+    with site.db.write() as conn:
+        conn.execute(
+            insert(CustomerProfile),
+            [{"workspace_id": ws, "person_id": p, "email": f"{p}@example.com",
+              "consent": {"email": True}, "traits": {}, "timezone": "Europe/Paris",
+              "first_seen": T0, "last_seen": T0} for p in people],
+        )  # fmt: skip
+    now = [T0]
+    runtime = JourneyRuntime(site.db, clock=lambda: now[0], idle_seconds=0.0)
+    site.db.accept(ws, [_track(p, "Checkout Started", T0) for p in people], T0)
+    runtime.drain()
+    now[0] = T0 + timedelta(minutes=5)
+    site.db.accept(ws, [_track(p, "Order Completed", now[0]) for p in people[:3]], now[0])
+    runtime.drain()
+    stats = c.get("/api/v1/journeys/cart/stats", headers=h).json()
+    assert stats["entered"] == 30 and stats["converted"] == 3 and stats["goal"] == "Order Completed"
+    branches = {b["name"]: b for b in stats["splits"]["split"]}
+    assert set(branches) == {"holdout", "treatment"}
+    treated = branches["treatment"]["customers"]
+    assert treated + branches["holdout"]["customers"] == 30 and 0 < treated < 30
+    assert sum(b["converted"] for b in branches.values()) == 3
+    steps = {s["step_id"]: s for s in stats["steps"]}
+    assert steps["split"]["entered"] == 30 and steps["split"]["completed"] == 30
+    assert steps["email"]["entered"] == treated and steps["email"]["sent"] == treated
+    assert steps["email"]["failed"] == 0
+    assert stats["sent_by_channel"] == {"email": treated}
+    listed = c.get("/api/v1/journeys", headers=h).json()["items"][0]
+    assert (listed["entered"], listed["converted"], listed["messages_sent"]) == (30, 3, treated)
+    assert c.get("/api/v1/journeys/cart/stats?version=2", headers=h).status_code == 404
+    # Another workspace's key reads nothing of it.
+    other = c.get("/api/v1/journeys/cart/stats", headers=site.b.headers)
+    assert other.status_code == 404
+
+
+def test_another_workspace_gets_404_everywhere(site: Site) -> None:
+    c, a, b = site.client, site.a.headers, site.b.headers
+    c.post("/api/v1/journeys", json=cart(), headers=a)
+    c.post("/api/v1/journeys/cart/publish", headers=a)
+    assert c.get("/api/v1/journeys", headers=b).json()["total"] == 0
+    for method, path in [
+        ("GET", "/api/v1/journeys/cart"),
+        ("POST", "/api/v1/journeys/cart/validate"),
+        ("POST", "/api/v1/journeys/cart/publish"),
+        ("POST", "/api/v1/journeys/cart/pause"),
+        ("POST", "/api/v1/journeys/cart/resume"),
+        ("DELETE", "/api/v1/journeys/cart"),
+        ("GET", "/api/v1/journeys/cart/stats"),
+        ("GET", "/api/v1/journeys/cart/export.yaml"),
+    ]:
+        assert c.request(method, path, headers=b).status_code == 404, (method, path)
+    assert c.put("/api/v1/journeys/cart", json=cart(), headers=b).status_code == 404
+    # The same id in workspace b is its own journey; a's is untouched.
+    mine = copy.deepcopy(cart())
+    mine["name"] = "B's cart"
+    assert c.post("/api/v1/journeys", json=mine, headers=b).status_code == 201
+    assert c.get("/api/v1/journeys/cart", headers=a).json()["name"] == "Cart"
+    assert c.get("/api/v1/journeys/cart", headers=a).json()["status"] == "live"
+    assert c.get("/api/v1/journeys", headers=site.client.headers).status_code == 401
+
+
+def test_the_dashboard_session_needs_csrf_to_write(site: Site) -> None:
+    browser = site.browser()
+    assert browser.post("/api/v1/journeys", json=cart()).status_code == 403
+    token = site.csrf(browser)
+    r = browser.post("/api/v1/journeys", json=cart(), headers={"X-CSRF-Token": token})
+    assert r.status_code == 201
+    assert browser.get("/api/v1/journeys/cart").json()["id"] == "cart"
