@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from wayline.api.rest import journeys, keys
+from wayline.api.rest import analytics, journey_map, journeys, keys
 
 router = APIRouter(prefix="/api/v1")
-for module in (keys, journeys):
+for module in (keys, journeys, analytics, journey_map):
     router.include_router(module.router)
