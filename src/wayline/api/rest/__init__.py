@@ -10,8 +10,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from wayline.api.rest import analytics, journey_map, journeys, keys
+from wayline.api.rest import (
+    analytics,
+    customers,
+    imports,
+    journey_map,
+    journeys,
+    keys,
+    messages,
+    settings,
+    templates,
+)
 
 router = APIRouter(prefix="/api/v1")
-for module in (keys, journeys, analytics, journey_map):
+for module in (
+    keys,
+    journeys,
+    analytics,
+    journey_map,
+    customers,
+    imports,
+    messages,
+    templates,
+    settings,
+):
     router.include_router(module.router)
