@@ -1,0 +1,96 @@
+"""The dashboard's funnel, paths and retention pages: drawn for a workspace with data (with the
+same numbers as the REST API), readable without data, and bad input shown on the form."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboard_fixtures import Site
+from wayline.events.simulator import SimulatedStore, StoreConfig, load_store, simulate_store
+from wayline.storage.eventstore import EventStore
+from wayline.web.analytics_pages import heat
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+STEPS = "Product Viewed,Product Added,Checkout Started,Order Completed"
+
+
+@pytest.fixture(scope="module")
+def sample() -> SimulatedStore:
+    return simulate_store(StoreConfig(seed=5, customers=600, start=START, days=60))
+
+
+def load(site: Site, sample: SimulatedStore) -> None:
+    with EventStore(site.settings.resolved_analytics_path) as store:
+        load_store(store, sample)
+
+
+@pytest.mark.parametrize("path", ["/funnels", "/paths", "/retention"])
+def test_pages_need_a_log_in_and_render_without_data(site: Site, path: str) -> None:
+    assert site.client.get(path).headers["location"].startswith("/login")
+    r = site.browser().get(path)
+    assert r.status_code == 200, r.text
+    assert "<form" in r.text and "<label" in r.text
+    assert 'href="/data"' in r.text or "No paths" in r.text
+
+
+def test_funnel_page_draws_the_same_numbers_as_the_api(site: Site, sample: SimulatedStore) -> None:
+    load(site, sample)
+    params = {"steps": STEPS, "breakdown": "device_type", "until": "2026-05-01"}
+    api = site.client.get("/api/v1/funnels", params=params, headers=site.a.headers).json()
+    html = site.browser().get("/funnels", params=params).text
+    assert 'class="funnel-bars"' in html
+    for step in api["steps"]:
+        assert f"{step['users']:,} · {step['conversion']:.1%}" in html
+    last = api["steps"][-1]
+    assert f"{last['dropped']:,} dropped" in html
+    assert "By device_type" in html
+    for value in api["breakdown"]:
+        assert f'<th scope="row">{value}</th>' in html
+
+
+def test_paths_page_draws_a_sankey(site: Site, sample: SimulatedStore) -> None:
+    load(site, sample)
+    params = {"from": "Product Viewed", "steps": "4"}
+    api = site.client.get("/api/v1/paths", params=params, headers=site.a.headers).json()
+    html = site.browser().get("/paths", params=params).text
+    assert '<svg class="sankey"' in html
+    assert html.count("<path d=") == len(api["links"])
+    assert f"{api['units']:,} customers" in html
+    assert "Most common paths" in html
+
+
+def test_retention_page_draws_a_heat_map(site: Site, sample: SimulatedStore) -> None:
+    load(site, sample)
+    params = {"period": "week", "cohort": "first_seen", "until": "2026-05-01"}
+    api = site.client.get("/api/v1/retention", params=params, headers=site.a.headers).json()
+    html = site.browser().get("/retention", params=params).text
+    assert 'class="heatmap"' in html
+    assert html.count('<tr><th scope="row">') == len(api["cohorts"]) + 0
+    first = api["cohorts"][0]
+    assert f'title="{first["retained"][0]:,} of {first["size"]:,}"' in html
+    assert heat(1.0) in html  # period 0 of a first-seen cohort: everyone
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "words"),
+    [
+        ("/funnels", {"steps": "a,b", "window": "soon"}, "window"),
+        ("/funnels", {"steps": "a,b", "order": "sideways"}, "order"),
+        ("/paths", {"steps": "99"}, "steps"),
+        ("/retention", {"period": "year"}, "period"),
+        ("/retention", {"since": "last tuesday"}, "since"),
+    ],
+)
+def test_bad_input_is_shown_on_the_form(
+    site: Site, path: str, params: dict[str, str], words: str
+) -> None:
+    r = site.browser().get(path, params=params)
+    assert r.status_code == 400
+    assert 'class="error" role="alert"' in r.text and f"field &#39;{words}&#39;" in r.text
+
+
+def test_heat_colours_darken_with_the_rate() -> None:
+    assert heat(None) == ""
+    assert "97%" in heat(0.0) and "42%" in heat(1.0) and "#fff" in heat(1.0)
