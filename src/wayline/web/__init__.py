@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from wayline.web import analytics_pages, auth, journeys, map
+from wayline.web import analytics_pages, auth, customers, data, journeys, map, settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -24,5 +24,5 @@ def install(app: FastAPI) -> None:
     """Add the dashboard's routes, its static files and its log-in redirect to ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     auth.install(app)
-    for module in (auth, journeys, map, analytics_pages):
+    for module in (auth, journeys, map, analytics_pages, customers, data, settings):
         app.include_router(module.router)

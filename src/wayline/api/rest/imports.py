@@ -12,6 +12,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile as AnyUpload
 
 from wayline.api.rest.deps import Page, Paging, Workspace, WorkspaceContext
 from wayline.errors import InputError
@@ -85,7 +86,7 @@ def parse_mapping(text: str | None) -> dict[str, str]:
 
 def start_import(
     ctx: WorkspaceContext,
-    upload: UploadFile,
+    upload: AnyUpload,
     *,
     fmt: str,
     mapping: str | None,

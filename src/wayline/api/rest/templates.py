@@ -116,7 +116,7 @@ def list_templates(settings: Settings, workspace_id: str) -> list[TemplateSummar
     return [TemplateSummary(**_summary(t)) for t in library(settings, workspace_id).all()]
 
 
-def _own_path(settings: Settings, workspace_id: str, name: str) -> Path:
+def own_path(settings: Settings, workspace_id: str, name: str) -> Path:
     if not re.fullmatch(NAME_PATTERN, name):
         raise InputError("a template name is lower-case letters, digits and _", field="name")
     return workspace_dir(settings, workspace_id) / f"{name}.yaml"
@@ -143,7 +143,7 @@ def save_template(
         create: a new template (Conflict when the workspace has one of that name); otherwise
             replace an existing workspace template (NotFound / Conflict for a pre-built one).
     """
-    path = _own_path(settings, workspace_id, name)
+    path = own_path(settings, workspace_id, name)
     if not isinstance(document, dict):
         raise InputError("a template is a mapping of name, title, trigger, email/sms/whatsapp…")
     document = {"name": name, **document}
@@ -175,7 +175,7 @@ def save_template(
 
 
 def delete_template(settings: Settings, workspace_id: str, name: str) -> None:
-    path = _own_path(settings, workspace_id, name)
+    path = own_path(settings, workspace_id, name)
     if not path.exists():
         if (BUILTIN_DIR / f"{name}.yaml").is_file():
             raise Conflict(f"'{name}' is a pre-built template and cannot be deleted")
