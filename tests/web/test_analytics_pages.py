@@ -3,7 +3,9 @@ same numbers as the REST API), readable without data, and bad input shown on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from dashboard_fixtures import Site
 from wayline.events.simulator import SimulatedStore, StoreConfig, load_store, simulate_store
 from wayline.storage.eventstore import EventStore
 from wayline.web.analytics_pages import heat
+from wayline.web.cache import ResultCache
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 STEPS = "Product Viewed,Product Added,Checkout Started,Order Completed"
@@ -94,3 +97,67 @@ def test_bad_input_is_shown_on_the_form(
 def test_heat_colours_darken_with_the_rate() -> None:
     assert heat(None) == ""
     assert "97%" in heat(0.0) and "42%" in heat(1.0) and "#fff" in heat(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache behind the pages
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cache_hits_refreshes_in_the_background_and_persists(tmp_path: Path) -> None:
+    clock = Clock()
+    calls: list[str] = []
+
+    def compute(value: str) -> Callable[[], str]:
+        def run() -> str:
+            calls.append(value)
+            return value
+
+        return run
+
+    cache = ResultCache(persist_dir=tmp_path, ttl=60, clock=clock)
+    assert cache.get(("k",), "f1", compute("one")).state == "miss"
+    hit = cache.get(("k",), "f1", compute("never"))
+    assert (hit.value, hit.state) == ("one", "hit") and calls == ["one"]
+    # New events: the old value at once, the new one computed behind it.
+    stale = cache.get(("k",), "f2", compute("two"))
+    assert (stale.value, stale.state) == ("one", "stale")
+    cache.wait_idle()
+    assert cache.get(("k",), "f2", compute("never")).value == "two"
+    # Older than the TTL: the same.
+    clock.now += 61
+    assert cache.get(("k",), "f2", compute("three")).state == "stale"
+    cache.wait_idle()
+    assert cache.get(("k",), "f2", compute("never")).value == "three"
+    # Another worker finds it on disk; a damaged file is rebuilt, not trusted.
+    other = ResultCache(persist_dir=tmp_path, ttl=60, clock=clock)
+    assert other.get(("k",), "f2", compute("never")).state == "hit"
+    for f in tmp_path.iterdir():
+        f.write_bytes(b"not a pickle")
+    third = ResultCache(persist_dir=tmp_path, ttl=60, clock=clock)
+    assert third.get(("k",), "f2", compute("four")).state == "miss"
+    assert "never" not in calls
+
+
+def test_new_events_reach_the_pages(site: Site, sample: SimulatedStore) -> None:
+    load(site, sample)
+    params = {"steps": STEPS}
+    before = site.client.get("/api/v1/funnels", params=params, headers=site.a.headers).json()
+    with EventStore(site.settings.resolved_analytics_path) as store:
+        # The store changes (here: a month of product views is gone), as after an import.
+        store.con.execute(
+            "DELETE FROM events WHERE event = 'Product Viewed' AND timestamp >= '2026-04-01'"
+        )
+    site.app.state.analytics_cache.wait_idle()
+    r = site.client.get("/api/v1/funnels", params=params, headers=site.a.headers).json()
+    site.app.state.analytics_cache.wait_idle()
+    after = site.client.get("/api/v1/funnels", params=params, headers=site.a.headers).json()
+    assert r == before  # served at once while the new figures are computed
+    assert 0 < after["steps"][0]["users"] < before["steps"][0]["users"]
