@@ -9,11 +9,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from dashboard_fixtures import Site
+from wayline.api import create_app
+from wayline.config import Settings
 from wayline.journeys.runtime import JourneyRuntime
+from wayline.storage.accounts import Accounts
+from wayline.storage.db import Database
 from wayline.storage.models import CustomerProfile
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
@@ -257,3 +263,32 @@ def test_the_dashboard_session_needs_csrf_to_write(site: Site) -> None:
     r = browser.post("/api/v1/journeys", json=cart(), headers={"X-CSRF-Token": token})
     assert r.status_code == 201
     assert browser.get("/api/v1/journeys/cart").json()["id"] == "cart"
+
+
+@pytest.mark.postgres
+def test_drafts_publish_and_headline_counts_on_postgresql(postgres_url: str, home: Path) -> None:
+    settings = Settings(home=home)
+    settings.ensure_home()
+    db = Database(postgres_url)
+    try:
+        workspace_id, _, _ = db.ensure_default_workspace()
+        other, _ = db.create_workspace("other")
+        accounts = Accounts(db)
+        h = {"Authorization": f"Bearer {accounts.create_api_key(workspace_id, 't')[1]}"}
+        b = {"Authorization": f"Bearer {accounts.create_api_key(other, 't')[1]}"}
+        with TestClient(create_app(settings, database=db)) as c:
+            broken = cart()
+            broken["steps"][2]["duration"] = "soon"
+            assert c.post("/api/v1/journeys", json=broken, headers=h).status_code == 201
+            r = c.post("/api/v1/journeys/cart/publish", headers=h)
+            assert r.status_code == 409 and r.json()["problems"][0]["node"] == "pause"
+            assert c.put("/api/v1/journeys/cart", json=cart(), headers=h).json()["valid"]
+            assert c.post("/api/v1/journeys/cart/publish", headers=h).json()["live_version"] == 1
+            listed = c.get("/api/v1/journeys", headers=h).json()["items"]
+            assert [(j["id"], j["status"], j["messages_sent"]) for j in listed] == [
+                ("cart", "live", 0)
+            ]
+            assert c.get("/api/v1/journeys/cart/stats", headers=h).json()["entered"] == 0
+            assert c.get("/api/v1/journeys/cart", headers=b).status_code == 404
+    finally:
+        db.close()

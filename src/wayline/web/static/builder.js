@@ -64,6 +64,12 @@
     Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
     return e;
   }
+  /* YAML 1.1 reads an unquoted 10:00 as the number 600 (minutes); the language accepts both. */
+  function clock(v) {
+    if (typeof v !== "number") return v;
+    var h = Math.floor(v / 60), m = v % 60;
+    return (h < 10 ? "0" : "") + h + ":" + (m < 10 ? "0" : "") + m;
+  }
   function say(text, kind) {
     statusLine.textContent = text;
     statusLine.className = "builder-message " + (kind || "");
@@ -192,7 +198,7 @@
       if (t.segment_rule) return "When a segment rule starts to hold";
       if (t.schedule) {
         var s = t.schedule;
-        return s.date_trait ? "Every year on " + s.date_trait + " at " + (s.at || "09:00")
+        return s.date_trait ? "Every year on " + s.date_trait + " at " + (clock(s.at) || "09:00")
           : (s.delay || "?") + " after " + (s.after_event || "?");
       }
       return "No trigger yet";
@@ -207,7 +213,7 @@
       case "send": return (st.channel || "?") + " · " + (st.template || "no template");
       case "delay": return "for " + (st.duration || "?");
       case "wait_until":
-        return [st.time ? "at " + st.time : "", st.weekdays ? "on " + [].concat(st.weekdays).join(", ") : ""]
+        return [st.time !== undefined && st.time !== null ? "at " + clock(st.time) : "", st.weekdays ? "on " + [].concat(st.weekdays).join(", ") : ""]
           .filter(Boolean).join(" ") || "?";
       case "wait_for": return (st.branches || []).length + " branch(es), timeout " + (st.timeout || "?");
       case "switch": return (st.cases || []).length + " case(s) and a default";
@@ -422,7 +428,7 @@
   function textField(label, obj, key, opts) {
     opts = opts || {};
     var id = fieldId();
-    var value = obj[key] === undefined || obj[key] === null ? "" : obj[key];
+    var value = obj[key] === undefined || obj[key] === null ? "" : opts.display ? opts.display(obj[key]) : obj[key];
     var input = el(opts.multiline ? "textarea" : "input", {
       id: id, name: key, "data-field": opts.name || key, list: opts.list, placeholder: opts.placeholder,
       type: opts.multiline ? null : opts.type || "text", step: opts.type === "number" ? "any" : null,
@@ -616,7 +622,7 @@
         out.push(textField("Duration", step, "duration", { required: true, hint: "e.g. 2h, 1d, 2 days, PT30M" }));
         break;
       case "wait_until":
-        out.push(textField("Time of day", step, "time", { placeholder: "10:00", hint: "the customer's local time" }));
+        out.push(textField("Time of day", step, "time", { placeholder: "10:00", display: clock, hint: "the customer's local time" }));
         out.push(textField("Weekdays", { weekdays: (step.weekdays || []).join(", ") }, "weekdays", {
           placeholder: "mon, tue, wed",
           after: function (v) {
