@@ -157,7 +157,7 @@ def served(site: Site) -> Iterator[str]:
     thread.join(10)
 
 
-def test_canvas_round_trips_edits_a_step_shows_errors_and_publishes(
+def test_canvas_round_trips_edits_a_step_shows_errors_publishes_archives(
     site: Site, served: str
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -218,10 +218,15 @@ def test_canvas_round_trips_edits_a_step_shows_errors_and_publishes(
                 }"""
             )
             assert stacked
+            # Archiving asks first, then leaves a read-only page.
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.click('[data-testid="archive"]')
+            expect(page.get_by_test_id("journey-status")).to_have_text("archived")
+            expect(page.get_by_test_id("save-draft")).to_have_count(0)
         finally:
             browser.close()
     live = site.client.get("/api/v1/journeys/abandoned-cart", headers=site.a.headers).json()
     steps = {s["id"]: s for s in live["document"]["steps"]}
-    assert live["status"] == "live" and live["live_version"] == 1
+    assert live["status"] == "archived" and live["live_version"] == 1
     assert steps["wait_2h"] == {"id": "wait_2h", "type": "delay", "duration": "3h", "next": "sms"}
     assert steps["sms"]["channel"] == "sms" and steps["sms"]["next"] == "channel_choice"

@@ -841,6 +841,14 @@
       window.location.reload();
     });
   }
+  function archive() {
+    if (!window.confirm("Archive this journey? No one enters it any more, and customers inside leave at their next step.")) return Promise.resolve();
+    return call("DELETE", "").then(function (r) {
+      if (!r.ok) { fail("Archiving", r); return; }
+      dirty = false;
+      window.location.reload();
+    });
+  }
   function showYaml() {
     var box = document.getElementById("yaml-text");
     return fetch(data.api + "/export.yaml", { credentials: "same-origin" }).then(function (r) {
@@ -867,13 +875,22 @@
 
   function bind(testId, fn) {
     var b = root.querySelector('[data-testid="' + testId + '"]');
-    if (b) b.addEventListener("click", function () { fn(); });
+    if (!b) return;
+    b.addEventListener("click", function () {
+      // One action at a time: a second click while the first is on its way would race it.
+      if (b.disabled) return;
+      b.disabled = true;
+      Promise.resolve().then(fn).catch(function (e) {
+        say("Could not reach the server: " + e.message, "bad");
+      }).then(function () { b.disabled = false; });
+    });
   }
   bind("save-draft", save);
   bind("validate", validate);
   bind("publish", publish);
   bind("pause", function () { setStatus("pause"); });
   bind("resume", function () { setStatus("resume"); });
+  bind("archive", archive);
   bind("show-yaml", showYaml);
   bind("import-yaml", importYaml);
   document.getElementById("journey-settings").addEventListener("click", function () { select(JOURNEY); });
