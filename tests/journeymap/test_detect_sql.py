@@ -62,8 +62,7 @@ def view() -> StoreView:
 def queries(view: StoreView) -> dict[str, CompiledQuery]:
     return {
         "visits": visits.summary_query(view),
-        "slow_threshold": slow_conversion.threshold_query(view),
-        "slow_cells": slow_conversion.cells_query(view, 86400.0),
+        "slow_cells": slow_conversion.cells_query(view),
         "products": product_content.products_query(
             view, ContentKeys("product_id", ("has_reviews",), ("review_count",), ("desc_len",))
         ),

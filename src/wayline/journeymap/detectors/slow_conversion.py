@@ -49,13 +49,6 @@ def _people_sql(view: StoreView, p: Params) -> str:
         GROUP BY f.person_id"""
 
 
-def threshold_query(view: StoreView) -> CompiledQuery:
-    p = Params()
-    return p.compile(
-        f"SELECT quantile_cont(seconds, {QUANTILE}), count(*) FROM ({_people_sql(view, p)}) AS c"
-    )
-
-
 def dims(view: StoreView) -> tuple[str, ...]:
     """First-touch device, channel and country. Profile traits are left out on purpose: a
     persona is usually *defined* by how often someone shops, so its time to buy describes the
@@ -64,16 +57,19 @@ def dims(view: StoreView) -> tuple[str, ...]:
     return ("device_type", "channel", "country")
 
 
-def cells_query(view: StoreView, threshold: float) -> CompiledQuery:
-    """Converters and slow converters per first-touch segment."""
+def cells_query(view: StoreView) -> CompiledQuery:
+    """Converters and slow converters per first-touch segment, each row with the threshold
+    (the converters' time-to-buy quantile). One statement, so that the converters are found
+    once for both the quantile and the cells."""
     p = Params()
     cols = ", ".join(f"c.{d}" for d in dims(view))
-    group = ", ".join(str(i + 1) for i in range(len(dims(view))))
     sql = f"""
+        WITH c AS MATERIALIZED ({_people_sql(view, p)}),
+             th AS (SELECT quantile_cont(seconds, {QUANTILE}) AS q FROM c)
         SELECT {cols}, count(*) AS converters,
-               sum(CASE WHEN seconds > {p(threshold)} THEN 1 ELSE 0 END) AS slow
-        FROM ({_people_sql(view, p)}) AS c
-        GROUP BY {group}"""
+               sum(CASE WHEN c.seconds > th.q THEN 1 ELSE 0 END) AS slow, th.q
+        FROM c CROSS JOIN th
+        GROUP BY {cols}, th.q"""
     return p.compile(sql)
 
 
@@ -81,10 +77,10 @@ def detect(view: StoreView) -> list[Finding]:
     prof = view.profile
     if not prof.has("purchase"):
         return []
-    rows = view.fetch(threshold_query(view))
-    if not rows or rows[0][0] is None:
-        return []
-    threshold = float(rows[0][0])
+    rows = view.fetch(cells_query(view))
+    if not rows or rows[0][-1] is None:
+        return []  # no converters
+    threshold = float(rows[0][-1])
     d = dims(view)
     cells = [
         Cell(
@@ -92,7 +88,7 @@ def detect(view: StoreView) -> list[Finding]:
             {"converters": int(row[len(d)]), "slow": int(row[len(d) + 1] or 0)},
             int(row[len(d)]),
         )
-        for row in view.fetch(cells_query(view, threshold))
+        for row in rows
     ]
     c = view.context
     buy = prof.main_name("purchase")
