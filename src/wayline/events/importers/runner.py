@@ -257,6 +257,12 @@ def _load(
             f'epoch_us(min("timestamp")), epoch_us(max("timestamp")) FROM {mine}'
         ).fetchone()
         assert stats is not None
+        if stats[0] and not dry_run:
+            # In the load's own transaction: the import and the person ids it implies land
+            # together, and rewriting person_id on rows this transaction appended is cheaper
+            # than on committed rows (no old versions to keep).
+            with _polling(con, "linking identities", progress):
+                resolve_identities(store, workspace_id)
         with _polling(con, "rolling back (dry run)" if dry_run else "committing", progress):
             con.execute("ROLLBACK" if dry_run else "COMMIT")
     except BaseException:
@@ -267,9 +273,6 @@ def _load(
     finally:
         con.execute("DROP TABLE IF EXISTS _wl_new")
     loaded = int(stats[0])
-    if loaded and not dry_run:
-        with _polling(con, "linking identities", progress):
-            resolve_identities(store, workspace_id)
     return ImportResult(
         file=path.name,
         format=plan.format,
