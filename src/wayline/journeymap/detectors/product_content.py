@@ -131,6 +131,7 @@ def products_query(view: StoreView, keys: ContentKeys) -> CompiledQuery:
         unit = "session_key, person_id AS who"
         key = ["who", "session_key"]
     cols = ", ".join(key)
+    viewer = ", ".join(dict.fromkeys([*key, "who"]))
     on = " AND ".join(f"a.{k} = v.{k}" for k in key)
     n = len(keys.content)
     content = "".join(f", max(c{i}) AS c{i}" for i in range(n))
@@ -138,7 +139,7 @@ def products_query(view: StoreView, keys: ContentKeys) -> CompiledQuery:
         WITH e AS (SELECT {unit}, is_view, {extracted[0]} AS pid{props}
                    FROM ({sessionize_sql(source)}) AS _s),
              c AS (SELECT pid{content} FROM e WHERE is_view AND pid IS NOT NULL GROUP BY pid),
-             v AS (SELECT DISTINCT {cols}, who, pid FROM e WHERE is_view AND pid IS NOT NULL),
+             v AS (SELECT DISTINCT {viewer}, pid FROM e WHERE is_view AND pid IS NOT NULL),
              a AS (SELECT DISTINCT {cols}, pid FROM e WHERE NOT is_view AND pid IS NOT NULL),
              n AS (SELECT v.pid, count(*) AS viewed, count(a.pid) AS added,
                           count(DISTINCT v.who) AS persons
