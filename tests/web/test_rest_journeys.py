@@ -16,8 +16,9 @@ from sqlalchemy import insert
 
 from dashboard_fixtures import Site
 from wayline.api import create_app
+from wayline.api.rest.journeys import aggregated_stats
 from wayline.config import Settings
-from wayline.journeys.runtime import JourneyRuntime
+from wayline.journeys.runtime import JourneyCatalog, JourneyRuntime
 from wayline.storage.accounts import Accounts
 from wayline.storage.db import Database
 from wayline.storage.models import CustomerProfile
@@ -195,13 +196,13 @@ def test_stats_per_step_per_branch_and_goal_from_the_runtime(site: Site) -> None
     c.post("/api/v1/journeys", json=cart(), headers=h)
     assert c.get("/api/v1/journeys/cart/stats", headers=h).status_code == 409  # not published
     assert c.post("/api/v1/journeys/cart/publish", headers=h).status_code == 200
-    people = [f"p{i}" for i in range(30)]
+    people = [f"p{i}" for i in range(34)]
     with site.db.write() as conn:
         conn.execute(
             insert(CustomerProfile),
             [{"workspace_id": ws, "person_id": p, "email": f"{p}@example.com",
-              "consent": {"email": True}, "traits": {}, "timezone": "Europe/Paris",
-              "first_seen": T0, "last_seen": T0} for p in people],
+              "consent": {"email": i < 30}, "traits": {}, "timezone": "Europe/Paris",
+              "first_seen": T0, "last_seen": T0} for i, p in enumerate(people)],
         )  # fmt: skip
     now = [T0]
     runtime = JourneyRuntime(site.db, clock=lambda: now[0], idle_seconds=0.0)
@@ -211,20 +212,37 @@ def test_stats_per_step_per_branch_and_goal_from_the_runtime(site: Site) -> None
     site.db.accept(ws, [_track(p, "Order Completed", now[0]) for p in people[:3]], now[0])
     runtime.drain()
     stats = c.get("/api/v1/journeys/cart/stats", headers=h).json()
-    assert stats["entered"] == 30 and stats["converted"] == 3 and stats["goal"] == "Order Completed"
+    assert stats["entered"] == 34 and stats["converted"] == 3 and stats["goal"] == "Order Completed"
     branches = {b["name"]: b for b in stats["splits"]["split"]}
     assert set(branches) == {"holdout", "treatment"}
     treated = branches["treatment"]["customers"]
-    assert treated + branches["holdout"]["customers"] == 30 and 0 < treated < 30
+    assert treated + branches["holdout"]["customers"] == 34 and 0 < treated < 34
     assert sum(b["converted"] for b in branches.values()) == 3
     steps = {s["step_id"]: s for s in stats["steps"]}
-    assert steps["split"]["entered"] == 30 and steps["split"]["completed"] == 30
-    assert steps["email"]["entered"] == treated and steps["email"]["sent"] == treated
-    assert steps["email"]["failed"] == 0
-    assert stats["sent_by_channel"] == {"email": treated}
+    assert steps["split"]["entered"] == 34 and steps["split"]["completed"] == 34
+    email = steps["email"]
+    assert email["entered"] == treated and email["failed"] == 0
+    assert email["sent"] + email["skipped"].get("no_consent", 0) == treated and email["sent"] > 0
+    assert stats["sent_by_channel"] == {"email": email["sent"]}
     listed = c.get("/api/v1/journeys", headers=h).json()["items"][0]
-    assert (listed["entered"], listed["converted"], listed["messages_sent"]) == (30, 3, treated)
+    assert (listed["entered"], listed["converted"]) == (34, 3)
+    assert listed["messages_sent"] == email["sent"]
     assert c.get("/api/v1/journeys/cart/stats?version=2", headers=h).status_code == 404
+    # Past the delay and the goal window everyone has finished; a second version goes live.
+    now[0] = T0 + timedelta(days=4)
+    runtime.drain()
+    edited = cart()
+    edited["steps"][2]["duration"] = "2h"
+    c.put("/api/v1/journeys/cart", json=edited, headers=h)
+    assert c.post("/api/v1/journeys/cart/publish", headers=h).json()["live_version"] == 2
+    stats = c.get("/api/v1/journeys/cart/stats", headers=h).json()
+    assert stats["completed"] + stats["converted"] == 34 and stats["active"] == 0
+    # Counted by the database, the numbers are exactly the catalog's (which reads every record).
+    catalog = JourneyCatalog(site.db)
+    for version in (None, 1, 2):
+        journey = catalog.version(ws, "cart", version or 2)
+        expected = catalog.stats(ws, "cart", version=version)
+        assert aggregated_stats(site.db, ws, journey, version=version) == expected, version
     # Another workspace's key reads nothing of it.
     other = c.get("/api/v1/journeys/cart/stats", headers=site.b.headers)
     assert other.status_code == 404

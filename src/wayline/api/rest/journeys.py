@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,14 +25,16 @@ import yaml
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import distinct, func, insert, select, update
 
 from wayline.api.rest.deps import Page, Paging, Workspace, WorkspaceContext
 from wayline.errors import Conflict, InputError, NotFound, PayloadTooLarge
 from wayline.journeys.definition import DefinitionError, fingerprint, parse_journey
+from wayline.journeys.engine import RecordKind
 from wayline.journeys.entry import JourneyStatus
+from wayline.journeys.model import Journey, SplitStep, step_type
 from wayline.journeys.runtime.catalog import JourneyCatalog
-from wayline.journeys.stats import JourneyStats
+from wayline.journeys.stats import BranchStats, JourneyStats, StepStats
 from wayline.storage.db import Database
 from wayline.storage.journey_models import JourneyRow, JourneyVersionRow, StepRecordRow
 
@@ -567,19 +570,124 @@ def stats_out(
     )
 
 
+def aggregated_stats(
+    db: Database, workspace_id: str, journey: Journey, *, version: int | None = None
+) -> JourneyStats:
+    """:func:`wayline.journeys.stats.compute_stats` over the stored step records, counted by
+    the database.
+
+    The same numbers as :meth:`JourneyCatalog.stats` (a test holds them equal), which reads
+    every record into Python: about 14 s for a 50,000-customer journey, where these two grouped
+    queries take a fraction of a second — the builder page draws them on every visit.
+    """
+    r = StepRecordRow
+    where = [r.workspace_id == workspace_id, r.journey_id == journey.id]
+    if version is not None:
+        where.append(r.version == version)
+    split_ids = [st.id for st in journey.steps if isinstance(st, SplitStep)]
+    with db.read() as conn:
+        groups = conn.execute(
+            select(r.kind, r.step_id, r.outcome, r.branch, func.count())
+            .where(*where)
+            .group_by(r.kind, r.step_id, r.outcome, r.branch)
+        ).all()
+        converted = (
+            select(r.instance_id).where(*where, r.kind == RecordKind.CONVERTED.value).distinct()
+        ).subquery()
+        split_rows = (
+            conn.execute(
+                select(
+                    r.step_id,
+                    r.branch,
+                    func.count(distinct(r.instance_id)),
+                    func.count(distinct(converted.c.instance_id)),
+                )
+                .select_from(r)
+                .outerjoin(converted, converted.c.instance_id == r.instance_id)
+                .where(
+                    *where,
+                    r.kind == RecordKind.LEFT.value,
+                    r.step_id.in_(split_ids),
+                    r.branch.is_not(None),
+                )
+                .group_by(r.step_id, r.branch)
+            ).all()
+            if split_ids
+            else []
+        )
+    totals: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    per_step: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    by_channel: Counter[str] = Counter()
+    for kind, step_id, outcome, branch, n in groups:
+        totals[kind] += n
+        step = per_step[step_id or ""]
+        match RecordKind(kind):
+            case RecordKind.ENTRY_REFUSED:
+                refused[outcome or "unknown"] += n
+            case RecordKind.REACHED:
+                step["reached"][""] += n
+            case RecordKind.LEFT:
+                step["left"][""] += n
+                step["outcomes"][outcome or ""] += n
+                if branch is not None:
+                    step["branches"][branch] += n
+            case RecordKind.SENT:
+                step["sent"][""] += n
+                by_channel[branch or "?"] += n
+            case RecordKind.SEND_SKIPPED:
+                step["skipped"][outcome or ""] += n
+            case RecordKind.SEND_DEFERRED:
+                step["deferred"][""] += n
+            case RecordKind.CONVERTED | RecordKind.EXITED | RecordKind.COMPLETED:
+                per_step[step_id or "$end"]["ended"][kind] += n
+    ended = sum(
+        totals[k.value] for k in (RecordKind.CONVERTED, RecordKind.EXITED, RecordKind.COMPLETED)
+    )
+    splits: dict[str, list[BranchStats]] = {split: [] for split in sorted(split_ids)}
+    for step_id, branch, customers, n_converted in sorted(split_rows):
+        splits[str(step_id)].append(BranchStats(str(branch), int(customers), int(n_converted)))
+    return JourneyStats(
+        journey_id=journey.id,
+        entered=totals[RecordKind.ENTERED.value],
+        converted=totals[RecordKind.CONVERTED.value],
+        exited=totals[RecordKind.EXITED.value],
+        completed=totals[RecordKind.COMPLETED.value],
+        active=totals[RecordKind.ENTERED.value] - ended,
+        refused=dict(refused),
+        steps=tuple(
+            StepStats(
+                step_id=st.id,
+                step_type=step_type(st),
+                reached=per_step[st.id]["reached"][""],
+                left=per_step[st.id]["left"][""],
+                outcomes=dict(per_step[st.id]["outcomes"]),
+                branches=dict(per_step[st.id]["branches"]),
+                sent=per_step[st.id]["sent"][""],
+                skipped=dict(per_step[st.id]["skipped"]),
+                deferred=per_step[st.id]["deferred"][""],
+                ended_here=dict(per_step[st.id]["ended"]),
+            )
+            for st in journey.steps
+        ),
+        splits={split: tuple(branches) for split, branches in splits.items()},
+        sent_by_channel=dict(by_channel),
+    )
+
+
 def journey_stats(ctx: WorkspaceContext, journey_id: str, version: int | None) -> StatsOut:
     stored = load(ctx.db, ctx.workspace_id, journey_id)
     if stored.live is None:
         raise Conflict(f"journey {journey_id!r} is not published yet: it has no stats")
     if version is not None and not 1 <= version <= stored.versions:
         raise NotFound(f"journey {journey_id!r} has no version {version}")
-    stats = JourneyCatalog(ctx.db).stats(ctx.workspace_id, journey_id, version=version)
-    counted = version_document(ctx.db, ctx.workspace_id, journey_id, version or stored.versions)
-    goal = counted.get("goal")
-    goal_event = goal.get("event") if isinstance(goal, dict) else None
-    return stats_out(
-        journey_id, stats, version, goal_event if isinstance(goal_event, str) else None
+    # Counted against the newest version's steps (or the one asked for), as the catalog does.
+    journey = JourneyCatalog(ctx.db).version(
+        ctx.workspace_id, journey_id, version or stored.versions
     )
+    stats = aggregated_stats(ctx.db, ctx.workspace_id, journey, version=version)
+    goal = journey.goal.matcher.event if journey.goal is not None else None
+    return stats_out(journey_id, stats, version, goal)
 
 
 # --- routes ----------------------------------------------------------------------------------
