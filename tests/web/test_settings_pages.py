@@ -63,7 +63,7 @@ def test_sending_rules_form(site: Site) -> None:
     )
     assert r.status_code == 303
     got = site.client.get("/api/v1/settings/sending", headers=site.a.headers).json()
-    assert got["quiet_hours"] == {"start": "22:00:00", "end": "07:30:00"}
+    assert got["quiet_hours"] == {"start": "22:00", "end": "07:30"}
     assert got["frequency_cap"] is None and got["default_timezone"] == "Europe/Berlin"
     bad = browser.post(
         "/settings/sending",

@@ -9,7 +9,6 @@ keeps the stored one. A new API key is shown once, on the page that created it.
 from __future__ import annotations
 
 import dataclasses
-from datetime import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -122,10 +121,6 @@ async def channel_form(request: Request, session: Session, channel: str) -> Resp
     except InputError as exc:
         return _render(request, session, errors={channel: str(exc)}, status_code=400)
     return RedirectResponse(f"/settings?saved={channel}#channel-{channel}", status_code=303)
-
-
-def _time(value: Any) -> time | None:
-    return time.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 @router.post("/settings/sending")

@@ -22,6 +22,7 @@ from wayline.api.rest.deps import Page, Paging, Workspace
 from wayline.api.rest.messages import MessageOut, messages_page
 from wayline.config import Settings
 from wayline.errors import NotFound
+from wayline.events.importers.jobs import MAX_OFFSET
 from wayline.storage.analytics_access import analytics_reader
 from wayline.storage.db import Database
 from wayline.storage.models import CustomerProfile
@@ -296,6 +297,7 @@ def customer_timeline(
     """Events and messages of one customer, newest first: one page, and the total count."""
     get_customer(db, settings, workspace_id, person_id)  # NotFound for a stranger
     # The first offset+limit of each list hold the merged page's items.
+    offset = min(offset, MAX_OFFSET)  # SQL engines refuse offsets past 64 bits
     wanted = offset + limit
     events, n_events = _events_of(settings, workspace_id, person_id, wanted)
     messages, n_messages = messages_page(

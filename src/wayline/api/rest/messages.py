@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from wayline.api.rest.deps import Page, PageParams, Paging, Workspace
+from wayline.events.importers.jobs import MAX_OFFSET
 from wayline.storage.db import Database
 from wayline.storage.journey_models import MessageLogRow, OutboxRow, StepRecordRow
 
@@ -138,6 +139,7 @@ def messages_page(
     channel: str | None = None,
 ) -> tuple[list[MessageOut], int]:
     """One page of the workspace's messages, newest first, and how many match."""
+    offset = min(offset, MAX_OFFSET)  # SQL engines refuse offsets past 64 bits
     where = [OutboxRow.workspace_id == workspace_id, OutboxRow.kind == "send"]
     if person_id is not None:
         where.append(OutboxRow.person_id == person_id)

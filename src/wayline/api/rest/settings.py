@@ -106,9 +106,14 @@ def save_channel(
     return channel_out(db, settings, workspace_id, channel)
 
 
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
 class QuietHoursIn(_Strict):
-    start: time = Field(description="Local time the quiet hours begin, e.g. 21:00.")
-    end: time = Field(description="Local time they end, e.g. 08:00 (may be the next day).")
+    # "HH:MM" strings, not times: JSON Schema's "time" format demands a UTC offset, and quiet
+    # hours are in each customer's own zone.
+    start: str = Field(pattern=_CLOCK, description="Local time they begin, HH:MM, e.g. 21:00.")
+    end: str = Field(pattern=_CLOCK, description="Local time they end, e.g. 08:00 (next day).")
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHoursIn:
@@ -126,7 +131,7 @@ class SendingSettings(_Strict):
     """Send-time rules for every journey of the workspace (consent and unsubscribes always)."""
 
     quiet_hours: QuietHoursIn | None = Field(
-        default_factory=lambda: QuietHoursIn(start=time(21, 0), end=time(8, 0)),
+        default_factory=lambda: QuietHoursIn(start="21:00", end="08:00"),
         description="None: send at any hour.",
     )
     frequency_cap: FrequencyCapIn | None = Field(
@@ -156,7 +161,10 @@ def send_policy(sending: SendingSettings) -> SendPolicy:
             FrequencyCap(max_messages=cap.max_messages, per=timedelta(hours=cap.per_hours))
         )
     if sending.quiet_hours is not None:
-        rules.append(QuietHours(start=sending.quiet_hours.start, end=sending.quiet_hours.end))
+        quiet = sending.quiet_hours
+        rules.append(
+            QuietHours(start=time.fromisoformat(quiet.start), end=time.fromisoformat(quiet.end))
+        )
     return SendPolicy(tuple(rules))
 
 

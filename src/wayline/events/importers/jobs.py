@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 GENERIC_FORMATS = ("csv", "jsonl", "parquet")
 UNFINISHED = ("queued", "waiting", "running")
+#: Past any real list; keeps a huge requested offset within SQL's 64-bit integers.
+MAX_OFFSET = 2**53
 #: Progress callbacks come every 0.1 s from DuckDB's poller; the job row needs far fewer writes.
 _PROGRESS_EVERY_SECONDS = 0.5
 _MAX_LOCK_WAIT_SECONDS = 600.0
@@ -190,6 +192,7 @@ class ImportJobs:
 
     def list(self, workspace_id: str, *, limit: int, offset: int) -> tuple[list[ImportJob], int]:
         """The workspace's jobs, newest first, and how many there are."""
+        offset = min(offset, MAX_OFFSET)  # SQL engines refuse offsets past 64 bits
         with self.db.read() as conn:
             total = conn.scalar(
                 select(func.count())
