@@ -350,7 +350,8 @@
         var targetId = t && stepById(t) ? t : "$end:" + id + ":" + i;
         var to = pos[targetId];
         if (!to) return;
-        var label = outs.length > 1 || id === TRIGGER ? o.label : "";
+        var branching = outs.length > 1 || id === TRIGGER || (stepById(id) || {}).type === "split";
+        var label = branching ? o.label : "";
         if (splitStats) {
           var b = splitStats.find(function (x) { return x.name === o.label; });
           if (b) label += " · " + b.customers;
