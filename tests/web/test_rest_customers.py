@@ -1,16 +1,22 @@
 """``/api/v1/customers`` and ``/api/v1/messages``: search, profile, timeline, consent — one
-workspace's customers only."""
+workspace's customers only; on SQLite, and on PostgreSQL when one is reachable."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
+from test_rest_imports import events_csv, upload, wait_for
 
 from dashboard_fixtures import Site
+from wayline.api import create_app
+from wayline.config import Settings
 from wayline.events.importers import import_file
+from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore
 from wayline.storage.journey_models import OutboxRow, StepRecordRow
 from wayline.storage.models import CustomerProfile
@@ -210,3 +216,36 @@ def test_another_workspace_sees_its_own_customer_or_nothing(seeded: Site) -> Non
 def test_no_events_yet(site: Site) -> None:
     assert site.client.get("/api/v1/customers", headers=site.a.headers).json()["total"] == 0
     assert site.client.get("/api/v1/customers/x", headers=site.a.headers).status_code == 404
+
+
+@pytest.fixture
+def pg_site(home: Path, postgres_url: str) -> Iterator[Site]:
+    settings = Settings(home=home, database_url=postgres_url)
+    settings.ensure_home()
+    db = Database.open(settings)
+    app = create_app(settings, database=db)
+    with TestClient(app, follow_redirects=False) as client:
+        s = Site(settings, db, app, client)
+        s.add_tenant("alpha")
+        s.add_tenant("beta")
+        yield s
+    db.close()
+
+
+def test_the_routes_on_postgres(pg_site: Site, tmp_path: Path) -> None:
+    site = pg_site
+    seed(site, tmp_path)
+    c, h = site.client, site.a.headers
+    assert [
+        x["person_id"] for x in c.get("/api/v1/customers?q=CYRUS", headers=h).json()["items"]
+    ] == ["cy"]
+    assert c.get("/api/v1/customers?q=_", headers=h).json()["total"] == 0
+    r = c.patch("/api/v1/customers/bob/consent", json={"sms": True}, headers=h)
+    assert r.status_code == 200 and r.json()["consent"] == {"sms": True}
+    assert c.get("/api/v1/messages?status=skipped", headers=h).json()["total"] == 1
+    assert c.get("/api/v1/customers/ann/timeline", headers=h).json()["total"] == 4
+    body = {"quiet_hours": {"start": "22:00", "end": "06:00"}, "frequency_cap": None}
+    assert c.put("/api/v1/settings/sending", json=body, headers=h).status_code == 200
+    assert c.put("/api/v1/settings/sending", json=body, headers=h).json()["frequency_cap"] is None
+    job = upload(c, site.a, "more.csv", events_csv(12))
+    assert wait_for(c, site.a, job["id"])["events_stored"] == 12
