@@ -774,10 +774,14 @@
     selected = nodeId;
     draw();
     openPanel();
-    var first = panel.querySelector("input, select, textarea, button");
-    if (first && window.matchMedia && window.matchMedia("(max-width: 900px)").matches) {
-      panel.scrollIntoView({ behavior: "smooth", block: "start" });
+    // Redrawing replaced the node that had the focus: keyboard users continue in the panel.
+    var heading = document.getElementById("panel-title");
+    var narrow = window.matchMedia && window.matchMedia("(max-width: 900px)").matches;
+    if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus({ preventScroll: true });
     }
+    if (narrow) panel.scrollIntoView({ behavior: "smooth", block: "start" });
   }
 
   // --- talking to the API --------------------------------------------------------------------
