@@ -98,41 +98,7 @@ def _name(first: str | None, last: str | None) -> str | None:
     return full or None
 
 
-def _events_seen(
-    settings: Settings, workspace_id: str, query: str | None, also: list[str]
-) -> dict[str, _Seen]:
-    """Per person: first and last event, and how many — of the persons matching ``query`` on
-    any id, and of the persons ``also`` (found by e-mail or name in their profiles)."""
-    sql = (
-        'SELECT person_id, min("timestamp"), max("timestamp"), count(*) FROM events '
-        "WHERE workspace_id = ?"
-    )
-    params: list[Any] = [workspace_id]
-    if query:
-        sql += (
-            " AND (person_id ILIKE ? ESCAPE '\\' OR user_id ILIKE ? ESCAPE '\\'"
-            " OR anonymous_id ILIKE ? ESCAPE '\\' OR list_contains(?, person_id))"
-        )
-        params += [_like(query)] * 3 + [also]
-    sql += " GROUP BY person_id"
-    with analytics_reader(settings) as store:
-        if store is None:
-            return {}
-        rows = store.con.execute(sql, params).fetchall()
-    return {str(p): _Seen(first, last, int(n)) for p, first, last, n in rows}
-
-
-def search_customers(
-    db: Database,
-    settings: Settings,
-    workspace_id: str,
-    query: str | None,
-    *,
-    limit: int,
-    offset: int,
-) -> tuple[list[CustomerSummary], int]:
-    """Customers whose id, e-mail or name contains ``query``, most recently seen first."""
-    query = (query or "").strip() or None
+def _profile_filter(workspace_id: str, query: str | None) -> list[Any]:
     p = CustomerProfile
     where: list[Any] = [p.workspace_id == workspace_id]
     if query:
@@ -149,39 +115,117 @@ def search_customers(
                 ),
             )
         )
+    return where
+
+
+def search_customers(
+    db: Database,
+    settings: Settings,
+    workspace_id: str,
+    query: str | None,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[CustomerSummary], int]:
+    """Customers whose id, e-mail or name contains ``query``, most recently seen first.
+
+    A customer's last seen is the later of its profile's and its last event's. The page is
+    found without materialising every customer: the k = offset + limit most recent of each
+    source are the only candidates (a customer in the merged top k has its merged time from
+    one source, where it is then in that source's top k).
+    """
+    query = (query or "").strip() or None
+    offset = min(offset, MAX_OFFSET)
+    k = offset + limit
+    p = CustomerProfile
+    where = _profile_filter(workspace_id, query)
     with db.read() as conn:
-        profiles = conn.execute(
+        # Ids only, for the event side's search and the total.
+        matched_profiles = list(conn.scalars(select(p.person_id).where(*where)))
+        top_profiles = list(
+            conn.scalars(
+                select(p.person_id).where(*where).order_by(p.last_seen.desc(), p.person_id).limit(k)
+            )
+        )
+    event_match = "workspace_id = ?"
+    params: list[Any] = [workspace_id]
+    if query:
+        # The profiles found by e-mail or name join by id: a hash semi-join, not a list scan.
+        event_match += (
+            " AND (person_id ILIKE ? ESCAPE '\\' OR user_id ILIKE ? ESCAPE '\\'"
+            " OR anonymous_id ILIKE ? ESCAPE '\\'"
+            " OR person_id IN (SELECT unnest(?::VARCHAR[])))"
+        )
+        params += [_like(query)] * 3 + [matched_profiles]
+    top_events: list[str] = []
+    n_event_persons = 0
+    n_profiles_with_events = 0
+    with analytics_reader(settings) as store:
+        if store is not None:
+            con = store.con
+            top_events = [
+                str(r[0])
+                for r in con.execute(
+                    f"SELECT person_id FROM events WHERE {event_match} GROUP BY person_id "
+                    'ORDER BY max("timestamp") DESC, person_id LIMIT ?',
+                    [*params, k],
+                ).fetchall()
+            ]
+            counted = con.execute(
+                f"SELECT count(DISTINCT person_id) FROM events WHERE {event_match}", params
+            ).fetchone()
+            n_event_persons = int(counted[0]) if counted else 0
+            if matched_profiles:
+                both = con.execute(
+                    "SELECT count(DISTINCT person_id) FROM events WHERE workspace_id = ? "
+                    "AND person_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [workspace_id, matched_profiles],
+                ).fetchone()
+                n_profiles_with_events = int(both[0]) if both else 0
+    total = n_event_persons + len(matched_profiles) - n_profiles_with_events
+    candidates = sorted(set(top_events) | set(top_profiles))
+    if not candidates:
+        return [], total
+    seen = _seen_of(settings, workspace_id, candidates)
+    with db.read() as conn:
+        rows = conn.execute(
             select(
                 p.person_id, p.email, p.first_name, p.last_name, p.first_seen, p.last_seen
-            ).where(*where)
+            ).where(p.workspace_id == workspace_id, p.person_id.in_(candidates))
         ).all()
-    seen = _events_seen(settings, workspace_id, query, [row[0] for row in profiles])
-    found: dict[str, CustomerSummary] = {}
-    for person_id, email, first, last, first_seen, last_seen in profiles:
-        s = seen.get(person_id)
-        found[person_id] = CustomerSummary(
-            person_id=person_id,
-            email=email,
-            name=_name(first, last),
-            first_seen=min(first_seen, s.first) if s else first_seen,
-            last_seen=max(last_seen, s.last) if s else last_seen,
-            events=s.events if s else 0,
-        )
-    for person_id, s in seen.items():
-        if person_id not in found:
-            found[person_id] = CustomerSummary(
+    by_id = {row[0]: row for row in rows}
+    found: list[CustomerSummary] = []
+    for person_id in candidates:
+        ev = seen.get(person_id)
+        row = by_id.get(person_id)
+        firsts = [t for t in (ev.first if ev else None, row[4] if row else None) if t]
+        lasts = [t for t in (ev.last if ev else None, row[5] if row else None) if t]
+        found.append(
+            CustomerSummary(
                 person_id=person_id,
-                email=None,
-                name=None,
-                first_seen=s.first,
-                last_seen=s.last,
-                events=s.events,
+                email=row[1] if row is not None else None,
+                name=_name(row[2], row[3]) if row is not None else None,
+                first_seen=min(firsts) if firsts else None,
+                last_seen=max(lasts) if lasts else None,
+                events=ev.events if ev else 0,
             )
+        )
     epoch = datetime.min.replace(tzinfo=UTC)
-    ordered = sorted(
-        found.values(), key=lambda c: (-(c.last_seen or epoch).timestamp(), c.person_id)
-    )
-    return ordered[offset : offset + limit], len(ordered)
+    found.sort(key=lambda c: (-(c.last_seen or epoch).timestamp(), c.person_id))
+    return found[offset:k], total
+
+
+def _seen_of(settings: Settings, workspace_id: str, persons: list[str]) -> dict[str, _Seen]:
+    with analytics_reader(settings) as store:
+        if store is None:
+            return {}
+        rows = store.con.execute(
+            'SELECT person_id, min("timestamp"), max("timestamp"), count(*) FROM events '
+            "WHERE workspace_id = ? AND person_id IN (SELECT unnest(?::VARCHAR[])) "
+            "GROUP BY person_id",
+            [workspace_id, persons],
+        ).fetchall()
+    return {str(pid): _Seen(first, last, int(n)) for pid, first, last, n in rows}
 
 
 def _person_seen(settings: Settings, workspace_id: str, person_id: str) -> _Seen | None:
