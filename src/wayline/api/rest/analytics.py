@@ -14,8 +14,9 @@ The query parsing and running live here as plain functions so that the dashboard
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -67,6 +68,9 @@ def parse_time(text: str | None, field: str) -> datetime | None:
             raise InputError(f"not an ISO date or time: {text!r}", field=field) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    # Far-off years overflow once shifted to UTC or moved by a window; no store has them.
+    if not 1900 <= value.year <= 2200:
+        raise InputError(f"{text!r} is not between the years 1900 and 2200", field=field)
     return value.astimezone(UTC)
 
 
@@ -116,6 +120,8 @@ def funnel_query(
         parsed_window = parse_window(window)
     except InputError as exc:
         raise _with_field(exc, "window") from None
+    except OverflowError:
+        raise InputError(f"window {window!r} is too long", field="window") from None
     query = FunnelQuery(
         steps=parsed_steps,
         window=parsed_window,
@@ -127,7 +133,12 @@ def funnel_query(
         by=_unit(by),
         workspace_id=workspace_id,
     )
-    return validate_funnel(query)
+    try:
+        return validate_funnel(query)
+    except InputError as exc:
+        # The core names its own fields; callers know the query parameters.
+        param = {"filter": "breakdown", "exclusions": "exclude"}.get(exc.field or "", exc.field)
+        raise InputError(exc.message, field=param) from None
 
 
 _EXCLUDE_RE = re.compile(r"^(?P<events>[^@]+?)(?:@(?P<a>\d+)-(?P<b>\d+))?$")
@@ -190,7 +201,7 @@ def paths_query(
         edge_limit=edges,
         path_limit=top,
     )
-    return validate_paths(query)
+    return _named(validate_paths, query)
 
 
 def retention_query(
@@ -216,7 +227,20 @@ def retention_query(
         periods=periods,
         filters=_filters(where),
     )
-    return validate_retention(query)
+    return _named(validate_retention, query)
+
+
+Q = TypeVar("Q")
+
+
+def _named(validate: Callable[[Q], Q], query: Q) -> Q:
+    """``validate(query)``, its errors naming the query parameter (the date range: until)."""
+    try:
+        return validate(query)
+    except InputError as exc:
+        if exc.field is not None:
+            raise
+        raise InputError(exc.message, field="until") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,7 +586,8 @@ def get_lifecycle(
 ) -> Any:
     """New, returning, resurrecting and dormant customers per period (the JSON of
     ``wayline lifecycle --json``)."""
-    query = validate_lifecycle(
+    query = _named(
+        validate_lifecycle,
         LifecycleQuery(
             workspace_id=ctx.workspace_id,
             period=period,
@@ -570,7 +595,7 @@ def get_lifecycle(
             since=parse_time(since, "since"),
             until=parse_time(until, "until"),
             filters=_filters(where),
-        )
+        ),
     )
     state, settings = _state_settings(request)
     result: LifecycleResult = cached_result(

@@ -77,7 +77,7 @@ def map_query(
     start, end = parse_time(since, "since"), parse_time(until, "until")
     if last is not None and last.strip():
         m = _LAST_RE.match(last)
-        if not m or int(m[1]) < 1:
+        if not m or not 1 <= int(m[1]) * (7 if m[2] == "w" else 1) <= 36_500:
             raise InputError(f"cannot read last={last!r}; write 30d or 4w", field="last")
         days = int(m[1]) * (7 if m[2] == "w" else 1)
         # To the next full hour: "the last 30 days" asked twice in an hour is one cached map.
@@ -154,13 +154,18 @@ def compute_map(backend: Backend, q: MapQuery, settings: Settings) -> JourneyMap
     if not _has_events(backend, q.workspace_id):
         return empty_map(q, now)
     finder = _pain_point_finder() if q.with_pain_points else None
-    journey_map = build_map(
-        backend, q, load_mapping(settings.home), now=now, find_pain_points=finder
-    )
-    if q.with_pain_points and finder is None:
-        journey_map = replace(
-            journey_map, pain_points_note="Pain-point detection is not available."
+    try:
+        journey_map = build_map(
+            backend, q, load_mapping(settings.home), now=now, find_pain_points=finder
         )
+    except InputError as exc:
+        if exc.field is not None:
+            raise
+        # A period outside the workspace's events: say which end the caller should move.
+        raise InputError(exc.message, field="since" if q.since else "until") from None
+    if q.with_pain_points and finder is None:
+        note = "Pain-point detection is not available."
+        journey_map = replace(journey_map, pain_points_note=note)
     return journey_map
 
 
