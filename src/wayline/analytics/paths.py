@@ -76,6 +76,8 @@ PATH_END = "path_end"
 _SEP = "\x1f"
 _PAGE_EVENTS = ("$page", "$screen")
 MAX_STEPS = 50
+#: Codes of the virtual nodes (items are coded 1, 2, … by name).
+_START, _END = -1, -2
 
 
 @dataclass(frozen=True)
@@ -228,34 +230,56 @@ def validate(q: PathsQuery) -> PathsQuery:
 
 
 def _items_cte(q: PathsQuery, p: Params, dialect: str) -> str:
-    """SQL of the filtered, named (and sessionized) events: person_id, unit, ts, event,
-    raw_item, item."""
-    base = (
-        'SELECT person_id, session_id, "timestamp" AS ts, event, page_path '
-        "FROM events WHERE "
-        + events_where_sql(
-            p,
-            workspace_id=q.workspace_id,
-            since=q.since,
-            until=q.until,
-            filters=q.filters,
-            dialect=dialect,
-        )
+    """SQL of the filtered, named (and sessionized) events: person_id, unit, ts, ``rc`` (the
+    rank of the raw item among the distinct raw items by name) and ``item`` (the item's code),
+    from the ``path_names`` CTE (:func:`_names_ctes`).
+
+    The names are worked out once per distinct raw item (a few dozen event names and page
+    paths), not per event, and the events carry integer codes: the windows order a unit's
+    events by ``(ts, rc)`` — the same order as ``(ts, raw_item)`` — and carry integers, not
+    text; on DuckDB the person (and session) are 64-bit hashes too. Sorting and shifting text
+    through 10 M-row windows was most of the time. (Two of a million customers share a hash
+    with a probability of ~1e-8.)
+    """
+    where = events_where_sql(
+        p,
+        workspace_id=q.workspace_id,
+        since=q.since,
+        until=q.until,
+        filters=q.filters,
+        dialect=dialect,
     )
+    raw = _raw_item_sql(q)
+    base = f'SELECT person_id, session_id, "timestamp" AS ts, {raw} AS raw_item FROM events WHERE '
+    hashed = dialect == "duckdb"
+    person = "hash(person_id)" if hashed else "person_id"
     if q.by == "session":
-        sessions = sessionize_sql(f"({base})", gap=q.session_gap, time_column="ts")
-        unit = (
-            f"SELECT person_id, session_key AS unit, ts, event, page_path FROM ({sessions}) AS _s"
+        sessions = sessionize_sql(f"({base}{where})", gap=q.session_gap, time_column="ts")
+        unit = "hash(session_key)" if hashed else "session_key"
+        units = (
+            f"SELECT {person} AS person_id, {unit} AS unit, ts, raw_item FROM ({sessions}) AS _s"
         )
     else:
-        unit = f"SELECT person_id, '' AS unit, ts, event, page_path FROM ({base}) AS _b"
-    if q.item == "event_or_page":
-        pages = ", ".join(f"'{e}'" for e in _PAGE_EVENTS)
-        raw = (
-            f"CASE WHEN event IN ({pages}) AND page_path IS NOT NULL THEN page_path ELSE event END"
-        )
-    else:
-        raw = "event"
+        units = f"SELECT {person} AS person_id, '' AS unit, ts, raw_item FROM ({base}{where}) AS _b"
+    return (
+        "SELECT _u.person_id, _u.unit, _u.ts, _c.rc, _c.ic AS item, _c.at_start, _c.at_end "
+        "FROM (" + units + ") AS _u JOIN path_names AS _c ON _c.raw_item = _u.raw_item"
+    )
+
+
+def _names_ctes(q: PathsQuery, p: Params, dialect: str) -> str:
+    """The ``path_names`` CTE: per distinct raw item of the events in range, its ``item``
+    (grouping rules applied; excluded names dropped), ``rc`` (rank of the raw item by name)
+    and ``ic`` (rank of the item by name: equal items, equal codes); and ``all_names``: code →
+    item, with the virtual nodes. The queries work on the codes and name them at the end."""
+    where = events_where_sql(
+        p,
+        workspace_id=q.workspace_id,
+        since=q.since,
+        until=q.until,
+        filters=q.filters,
+        dialect=dialect,
+    )
     named = "raw_item"
     if q.groups:
         whens = " ".join(
@@ -263,24 +287,44 @@ def _items_cte(q: PathsQuery, p: Params, dialect: str) -> str:
             for rule in q.groups
         )
         named = f"CASE {whens} ELSE raw_item END"
-    sql = (
-        f"SELECT person_id, unit, ts, raw_item, {named} AS item FROM ("
-        f"SELECT person_id, unit, ts, {raw} AS raw_item FROM ({unit}) AS _u"
-        ") AS _r"
-    )
+    # Raw items of the events in range, before sessions: the same set, from a plain scan.
+    distinct = f"SELECT DISTINCT {_raw_item_sql(q)} AS raw_item FROM events WHERE {where}"
+    dictionary = f"SELECT raw_item, {named} AS item FROM ({distinct}) AS _d"
     if q.exclude:
         marks = ", ".join(p(name) for name in q.exclude)
-        sql = (
-            f"SELECT * FROM ({sql}) AS _n WHERE raw_item NOT IN ({marks}) AND item NOT IN ({marks})"
+        dictionary = (
+            f"SELECT * FROM ({dictionary}) AS _x "
+            f"WHERE raw_item NOT IN ({marks}) AND item NOT IN ({marks})"
         )
-    return sql
+    # Whether the item is the start or end anchor, decided once per name.
+    at_start = f"item = {p(q.start)}" if q.start is not None else "FALSE"
+    at_end = f"item = {p(q.end)}" if q.end is not None else "FALSE"
+    return f"""path_names AS (
+    SELECT raw_item, item, row_number() OVER (ORDER BY raw_item) AS rc,
+        dense_rank() OVER (ORDER BY item) AS ic, {at_start} AS at_start, {at_end} AS at_end
+    FROM ({dictionary}) AS _n
+),
+all_names AS (
+    SELECT DISTINCT ic, item FROM path_names
+    UNION ALL SELECT {_START}, '{PATH_START}'
+    UNION ALL SELECT {_END}, '{PATH_END}'
+)"""
 
 
-def _window(q: PathsQuery, *, order: str = "ts, raw_item") -> str:
-    """The window of a unit's sequence. Ties on time are ordered by the raw item name: rows
-    equal in both give the same item and a zero gap, so every result is the same whichever
-    of them comes first — and the sort key stays narrow, which is where the time goes.
-    Later passes order by the first pass's row number, narrower still."""
+def _raw_item_sql(q: PathsQuery) -> str:
+    if q.item == "event_or_page":
+        pages = ", ".join(f"'{e}'" for e in _PAGE_EVENTS)
+        return (
+            f"CASE WHEN event IN ({pages}) AND page_path IS NOT NULL THEN page_path ELSE event END"
+        )
+    return "event"
+
+
+def _window(q: PathsQuery, *, order: str = "ts, rc") -> str:
+    """The window of a unit's sequence. Ties on time are ordered by the raw item name (its
+    rank ``rc``): rows equal in both give the same item and a zero gap, so every result is the
+    same whichever of them comes first — and the sort key stays narrow, which is where the
+    time goes. Later passes order by the first pass's row number, narrower still."""
     unit = "person_id" if q.by == "person" else "person_id, unit"
     return f"PARTITION BY {unit} ORDER BY {order}"
 
@@ -288,10 +332,12 @@ def _window(q: PathsQuery, *, order: str = "ts, raw_item") -> str:
 def transitions_query(q: PathsQuery, dialect: str = "duckdb") -> CompiledQuery:
     """SQL of the transition graph (one window pass; no anchor or step limit apply)."""
     p = Params()
+    names = _names_ctes(q, p, dialect)
     items = _items_cte(q, p, dialect)
     keep = "TRUE" if not q.collapse_repeats else "prev_item IS NULL OR prev_item <> item"
     sql = f"""
-WITH seq AS MATERIALIZED (
+WITH {names},
+seq AS MATERIALIZED (
     SELECT person_id, item,
         lag(item) OVER w AS prev_item,
         epoch(ts) - epoch(lag(ts) OVER w) AS gap,
@@ -300,17 +346,21 @@ WITH seq AS MATERIALIZED (
     WINDOW w AS ({_window(q)})
 ),
 edges AS (
-    SELECT coalesce(prev_item, '{PATH_START}') AS source, item AS target, person_id, gap
+    SELECT coalesce(prev_item, {_START}) AS source, item AS target, person_id, gap
     FROM seq WHERE {keep}
     UNION ALL
-    SELECT item AS source, '{PATH_END}' AS target, person_id, NULL AS gap
+    SELECT item AS source, {_END} AS target, person_id, NULL AS gap
     FROM seq WHERE is_last
+),
+counted AS (
+    SELECT source, target, count(*) AS n, count(DISTINCT person_id) AS persons,
+        median(gap) AS median_gap
+    FROM edges
+    GROUP BY source, target
 )
-SELECT source, target, count(*) AS n, count(DISTINCT person_id) AS persons,
-    median(gap) AS median_gap
-FROM edges
-GROUP BY source, target
-ORDER BY n DESC, source, target
+SELECT s.item AS source_name, t.item AS target_name, c.n, c.persons, c.median_gap
+FROM counted AS c JOIN all_names AS s ON s.ic = c.source JOIN all_names AS t ON t.ic = c.target
+ORDER BY c.n DESC, s.item, t.item
 """
     return p.compile(sql)
 
@@ -348,27 +398,27 @@ def _window_cte(q: PathsQuery, p: Params, dialect: str) -> str:
         extra.append("lead(item) OVER w IS NULL AS is_last")
     if q.start is not None:
         extra.append(
-            f"count(*) FILTER (WHERE item = {p(q.start)}) OVER (w ROWS BETWEEN UNBOUNDED "
+            "count(*) FILTER (WHERE at_start) OVER (w ROWS BETWEEN UNBOUNDED "
             "PRECEDING AND CURRENT ROW) AS xs"
         )
     if q.end is not None and q.start is None:
         extra.append(
-            f"count(*) FILTER (WHERE item = {p(q.end)}) OVER (w ROWS BETWEEN UNBOUNDED "
+            "count(*) FILTER (WHERE at_end) OVER (w ROWS BETWEEN UNBOUNDED "
             "PRECEDING AND 1 PRECEDING) AS ys_before"
         )
         extra.append(
-            f"count(*) FILTER (WHERE item = {p(q.end)}) OVER (w ROWS BETWEEN UNBOUNDED "
+            "count(*) FILTER (WHERE at_end) OVER (w ROWS BETWEEN UNBOUNDED "
             "PRECEDING AND UNBOUNDED FOLLOWING) AS ys"
         )
         extra.append(
-            f"count(*) FILTER (WHERE item <> {p(q.end)}) OVER (w ROWS BETWEEN 1 FOLLOWING "
+            "count(*) FILTER (WHERE NOT at_end) OVER (w ROWS BETWEEN 1 FOLLOWING "
             "AND UNBOUNDED FOLLOWING) AS others_after"
         )
         extra.append(
             "count(*) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS rows_after"
         )
     extra_sql = "".join(f", {e}" for e in extra)
-    pass1 = f"""SELECT person_id, unit, item, row_number() OVER w AS rn,
+    pass1 = f"""SELECT person_id, unit, item, at_start, at_end, row_number() OVER w AS rn,
         lag(item) OVER w AS prev_item,
         epoch(ts) - epoch(lag(ts) OVER w) AS gap{extra_sql}
     FROM ({items}) AS _i
@@ -381,14 +431,14 @@ def _window_cte(q: PathsQuery, p: Params, dialect: str) -> str:
         else:
             sql = f"SELECT *, rn AS pos FROM ({pass1}) AS _p1"
         return f"""SELECT person_id, unit, pos AS step, item,
-            CASE WHEN pos = 1 THEN '{PATH_START}' ELSE prev_item END AS source,
+            CASE WHEN pos = 1 THEN {_START} ELSE prev_item END AS source,
             CASE WHEN pos = 1 THEN NULL ELSE gap END AS gap,
             is_last AS is_end
         FROM ({sql}) AS _p2 WHERE pos <= {n}"""
     if q.start is not None and q.end is None:
         sql = _first_kept(q, f"SELECT * FROM ({pass1}) AS _p1 WHERE {keep} AND xs >= 1")
         return f"""SELECT person_id, unit, pos AS step, item,
-            CASE WHEN pos > 1 THEN prev_item WHEN prev_item IS NULL THEN '{PATH_START}' END
+            CASE WHEN pos > 1 THEN prev_item WHEN prev_item IS NULL THEN {_START} END
                 AS source,
             CASE WHEN pos > 1 THEN gap END AS gap,
             is_last AS is_end
@@ -400,15 +450,15 @@ def _window_cte(q: PathsQuery, p: Params, dialect: str) -> str:
             (ys_before = 0 AND {after}) AS anchor_is_last
         FROM ({pass1}) AS _p1 WHERE {keep} AND ys > 0 AND ys_before = 0"""
         return f"""SELECT person_id, unit, 1 - back AS step, item,
-            CASE WHEN prev_item IS NULL THEN '{PATH_START}' WHEN back < {n} THEN prev_item END
+            CASE WHEN prev_item IS NULL THEN {_START} WHEN back < {n} THEN prev_item END
                 AS source,
             CASE WHEN prev_item IS NOT NULL AND back < {n} THEN gap END AS gap,
             back = 1 AND anchor_is_last AS is_end
         FROM ({sql}) AS _p2 WHERE back <= {n}"""
     # Between start and end: the anchor is the first start; the window ends at the first end
     # after it (not the anchor itself when start == end).
-    anchor = f"(xs = 1 AND item = {p(q.start)})"
-    y_after = f"item = {p(q.end)} AND NOT is_anchor"
+    anchor = "(xs = 1 AND at_start)"
+    y_after = "at_end AND NOT is_anchor"
     sql = f"""SELECT person_id, unit, item, prev_item, gap, is_anchor,
             row_number() OVER w2 AS pos, lead(item) OVER w2 IS NULL AS is_last,
             count(*) FILTER (WHERE {y_after}) OVER (w2 ROWS BETWEEN UNBOUNDED PRECEDING
@@ -419,7 +469,7 @@ def _window_cte(q: PathsQuery, p: Params, dialect: str) -> str:
         WHERE {keep} AND xs >= 1
         WINDOW w2 AS ({w2})"""
     return f"""SELECT person_id, unit, pos AS step, item,
-            CASE WHEN pos > 1 THEN prev_item WHEN prev_item IS NULL THEN '{PATH_START}' END
+            CASE WHEN pos > 1 THEN prev_item WHEN prev_item IS NULL THEN {_START} END
                 AS source,
             CASE WHEN pos > 1 THEN gap END AS gap,
             is_last AS is_end
@@ -437,23 +487,28 @@ def paths_query(q: PathsQuery, dialect: str = "duckdb") -> CompiledQuery:
     - ``units``: NULLs and the number of units with a window in ``n``.
     """
     p = Params()
+    names = _names_ctes(q, p, dialect)
     win = _window_cte(q, p, dialect)
-    # The path as text, built from one max() per step rather than an ordered string_agg,
-    # which costs a sort per unit. In a window "to" an anchor steps run 1-n … 0.
+    # The path as one code per step, from one max() per step rather than an ordered
+    # string_agg, which costs a sort per unit; variants are counted on the codes and only
+    # they are named. In a window "to" an anchor steps run 1-n … 0.
     offset = q.steps if q.end is not None and q.start is None else 0
-    slots = ", ".join(
-        f"max(CASE WHEN step = {k - offset} THEN item END)" for k in range(1, q.steps + 1)
-    )
+    ks = range(1, q.steps + 1)
+    slots = ", ".join(f"max(CASE WHEN step = {k - offset} THEN item END) AS s{k}" for k in ks)
+    codes = ", ".join(f"s{k}" for k in ks)
+    joins = " ".join(f"LEFT JOIN all_names AS n{k} ON n{k}.ic = v.s{k}" for k in ks)
+    text = ", ".join(f"n{k}.item" for k in ks)
     # Per person, a window holds one link per step and is one variant: the distinct-person
     # count equals the plain count, and skipping it saves a large hash table.
     persons = "count(*)" if q.by == "person" else "count(DISTINCT person_id)"
     sql = f"""
-WITH win AS MATERIALIZED ({win}),
+WITH {names},
+win AS MATERIALIZED ({win}),
 pairs AS (
     SELECT step - 1 AS source_step, source, step AS target_step, item AS target, person_id, gap
     FROM win WHERE source IS NOT NULL
     UNION ALL
-    SELECT step, item, step + 1, '{PATH_END}', person_id, NULL
+    SELECT step, item, step + 1, {_END}, person_id, NULL
     FROM win WHERE is_end
 ),
 links AS (
@@ -464,31 +519,37 @@ links AS (
 ),
 units AS (
     SELECT person_id, unit,
-        max(CASE WHEN source = '{PATH_START}' THEN 1 ELSE 0 END) AS starts,
+        max(CASE WHEN source = {_START} THEN 1 ELSE 0 END) AS starts,
         max(CASE WHEN is_end THEN 1 ELSE 0 END) AS ends,
-        concat_ws(chr(31), {slots}) AS path
+        {slots}
     FROM win
     GROUP BY person_id, unit
 ),
 variants AS (
-    SELECT starts, ends, path, count(*) AS n, {persons} AS persons
+    SELECT starts, ends, {codes}, count(*) AS n, {persons} AS persons
     FROM units
-    GROUP BY starts, ends, path
+    GROUP BY starts, ends, {codes}
+),
+named AS (
+    SELECT v.starts, v.ends, v.n, v.persons, concat_ws(chr(31), {text}) AS path
+    FROM variants AS v {joins}
 )
-SELECT 'link' AS kind, CAST(source_step AS BIGINT) AS a, source AS b,
-    CAST(target_step AS BIGINT) AS c, target AS d, n, persons,
+SELECT 'link' AS kind, CAST(source_step AS BIGINT) AS a, source_name AS b,
+    CAST(target_step AS BIGINT) AS c, target_name AS d, n, persons,
     CAST(median_gap AS DOUBLE) AS median_gap, out_n AS total
 FROM (
-    SELECT *, CAST(sum(n) OVER (PARTITION BY source_step, source) AS BIGINT) AS out_n
-    FROM links
-    ORDER BY n DESC, source_step, source, target
+    SELECT l.*, sn.item AS source_name, tn.item AS target_name,
+        CAST(sum(l.n) OVER (PARTITION BY l.source_step, l.source) AS BIGINT) AS out_n
+    FROM links AS l JOIN all_names AS sn ON sn.ic = l.source
+        JOIN all_names AS tn ON tn.ic = l.target
+    ORDER BY l.n DESC, l.source_step, sn.item, tn.item
     LIMIT {int(q.edge_limit)}
 ) AS _links
 UNION ALL
 SELECT 'path', CAST(starts AS BIGINT), path, CAST(ends AS BIGINT), NULL, n, persons,
     CAST(NULL AS DOUBLE), CAST(NULL AS BIGINT)
 FROM (
-    SELECT * FROM variants ORDER BY n DESC, path, starts, ends LIMIT {int(q.path_limit)}
+    SELECT * FROM named ORDER BY n DESC, path, starts, ends LIMIT {int(q.path_limit)}
 ) AS _paths
 UNION ALL
 SELECT 'units', NULL, NULL, NULL, NULL, count(*), NULL, CAST(NULL AS DOUBLE),

@@ -1,10 +1,47 @@
-WITH win AS MATERIALIZED (
+WITH path_names AS (
+  SELECT
+    raw_item,
+    item,
+    ROW_NUMBER() OVER (ORDER BY raw_item) AS rc,
+    DENSE_RANK() OVER (ORDER BY item) AS ic,
+    item = %s AS at_start,
+    FALSE AS at_end
+  FROM (
+    SELECT
+      raw_item,
+      raw_item AS item
+    FROM (
+      SELECT DISTINCT
+        CASE
+          WHEN event IN ('$page', '$screen') AND NOT page_path IS NULL
+          THEN page_path
+          ELSE event
+        END AS raw_item
+      FROM events
+      WHERE
+        workspace_id = %s AND TRUE AND TRUE
+    ) AS _d
+  ) AS _n
+), all_names AS (
+  SELECT DISTINCT
+    ic,
+    item
+  FROM path_names
+  UNION ALL
+  SELECT
+    -1,
+    'path_start'
+  UNION ALL
+  SELECT
+    -2,
+    'path_end'
+), win AS MATERIALIZED (
   SELECT
     person_id,
     unit,
     pos AS step,
     item,
-    CASE WHEN pos > 1 THEN prev_item WHEN prev_item IS NULL THEN 'path_start' END AS source,
+    CASE WHEN pos > 1 THEN prev_item WHEN prev_item IS NULL THEN -1 END AS source,
     CASE WHEN pos > 1 THEN gap END AS gap,
     is_last AS is_end
   FROM (
@@ -32,50 +69,47 @@ WITH win AS MATERIALIZED (
             person_id,
             unit,
             item,
+            at_start,
+            at_end,
             ROW_NUMBER() OVER w AS rn,
             LAG(item) OVER w AS prev_item,
             DATE_PART('epoch', ts) - DATE_PART('epoch', LAG(ts) OVER w) AS gap,
             COUNT(*) FILTER(WHERE
-              item = %s) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS xs
+              at_start) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS xs
           FROM (
             SELECT
-              person_id,
-              unit,
-              ts,
-              raw_item,
-              raw_item AS item
+              _u.person_id,
+              _u.unit,
+              _u.ts,
+              _c.rc,
+              _c.ic AS item,
+              _c.at_start,
+              _c.at_end
             FROM (
               SELECT
-                person_id,
-                unit,
+                HASH(person_id) AS person_id,
+                '' AS unit,
                 ts,
-                CASE
-                  WHEN event IN ('$page', '$screen') AND NOT page_path IS NULL
-                  THEN page_path
-                  ELSE event
-                END AS raw_item
+                raw_item
               FROM (
                 SELECT
                   person_id,
-                  '' AS unit,
-                  ts,
-                  event,
-                  page_path
-                FROM (
-                  SELECT
-                    person_id,
-                    session_id,
-                    "timestamp" AS ts,
-                    event,
-                    page_path
-                  FROM events
-                  WHERE
-                    workspace_id = %s AND TRUE AND TRUE
-                ) AS _b
-              ) AS _u
-            ) AS _r
+                  session_id,
+                  "timestamp" AS ts,
+                  CASE
+                    WHEN event IN ('$page', '$screen') AND NOT page_path IS NULL
+                    THEN page_path
+                    ELSE event
+                  END AS raw_item
+                FROM events
+                WHERE
+                  workspace_id = %s AND TRUE AND TRUE
+              ) AS _b
+            ) AS _u
+            JOIN path_names AS _c
+              ON _c.raw_item = _u.raw_item
           ) AS _i
-          WINDOW w AS (PARTITION BY person_id ORDER BY ts, raw_item)
+          WINDOW w AS (PARTITION BY person_id ORDER BY ts, rc)
         ) AS _p1
         WHERE
           (
@@ -104,7 +138,7 @@ WITH win AS MATERIALIZED (
     step,
     item,
     step + 1,
-    'path_end',
+    -2,
     person_id,
     NULL
   FROM win
@@ -130,15 +164,12 @@ WITH win AS MATERIALIZED (
   SELECT
     person_id,
     unit,
-    MAX(CASE WHEN source = 'path_start' THEN 1 ELSE 0 END) AS starts,
+    MAX(CASE WHEN source = -1 THEN 1 ELSE 0 END) AS starts,
     MAX(CASE WHEN is_end THEN 1 ELSE 0 END) AS ends,
-    CONCAT_WS(
-      CHR(  31),
-      MAX(CASE WHEN step = 1 THEN item END),
-      MAX(CASE WHEN step = 2 THEN item END),
-      MAX(CASE WHEN step = 3 THEN item END),
-      MAX(CASE WHEN step = 4 THEN item END)
-    ) AS path
+    MAX(CASE WHEN step = 1 THEN item END) AS s1,
+    MAX(CASE WHEN step = 2 THEN item END) AS s2,
+    MAX(CASE WHEN step = 3 THEN item END) AS s3,
+    MAX(CASE WHEN step = 4 THEN item END) AS s4
   FROM win
   GROUP BY
     person_id,
@@ -147,35 +178,63 @@ WITH win AS MATERIALIZED (
   SELECT
     starts,
     ends,
-    path,
+    s1,
+    s2,
+    s3,
+    s4,
     COUNT(*) AS n,
     COUNT(*) AS persons
   FROM units
   GROUP BY
     starts,
     ends,
-    path
+    s1,
+    s2,
+    s3,
+    s4
+), named AS (
+  SELECT
+    v.starts,
+    v.ends,
+    v.n,
+    v.persons,
+    CONCAT_WS(CHR(  31), n1.item, n2.item, n3.item, n4.item) AS path
+  FROM variants AS v
+  LEFT JOIN all_names AS n1
+    ON n1.ic = v.s1
+  LEFT JOIN all_names AS n2
+    ON n2.ic = v.s2
+  LEFT JOIN all_names AS n3
+    ON n3.ic = v.s3
+  LEFT JOIN all_names AS n4
+    ON n4.ic = v.s4
 )
 SELECT
   'link' AS kind,
   CAST(source_step AS BIGINT) AS a,
-  source AS b,
+  source_name AS b,
   CAST(target_step AS BIGINT) AS c,
-  target AS d,
+  target_name AS d,
   n,
   persons,
   CAST(median_gap AS DOUBLE PRECISION) AS median_gap,
   out_n AS total
 FROM (
   SELECT
-    *,
-    CAST(SUM(n) OVER (PARTITION BY source_step, source) AS BIGINT) AS out_n
-  FROM links
+    l.*,
+    sn.item AS source_name,
+    tn.item AS target_name,
+    CAST(SUM(l.n) OVER (PARTITION BY l.source_step, l.source) AS BIGINT) AS out_n
+  FROM links AS l
+  JOIN all_names AS sn
+    ON sn.ic = l.source
+  JOIN all_names AS tn
+    ON tn.ic = l.target
   ORDER BY
-    n DESC NULLS LAST,
-    source_step,
-    source,
-    target
+    l.n DESC NULLS LAST,
+    l.source_step,
+    sn.item,
+    tn.item
   LIMIT 50
 ) AS _links
 UNION ALL
@@ -192,7 +251,7 @@ SELECT
 FROM (
   SELECT
     *
-  FROM variants
+  FROM named
   ORDER BY
     n DESC NULLS LAST,
     path,
@@ -212,4 +271,4 @@ SELECT
   CAST(NULL AS DOUBLE PRECISION),
   CAST(NULL AS BIGINT)
 FROM units
--- params: ('Product Added', 'default')
+-- params: ('Product Added', 'default', 'default')
