@@ -37,6 +37,7 @@ waits, then finds the schema already at head and does nothing.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
@@ -317,6 +318,14 @@ class Database:
                 )
             )
 
+    def cached_workspace_for_key(self, key: str) -> str | None:
+        """:meth:`workspace_for_key` from the in-process cache only (no I/O); ``None`` when
+        the key is not cached (unknown, or to be looked up)."""
+        hit = self._key_cache.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
     def workspace_for_key(self, key: str) -> str | None:
         """The workspace a write key belongs to; ``None`` when unknown or revoked.
 
@@ -370,6 +379,22 @@ class Database:
             return self._committer.submit(workspace_id, items, received_at)
         with self.write() as conn:
             return self._insert_inbox(conn, workspace_id, items, received_at)
+
+    async def accept_encoded_async(
+        self, workspace_id: str, items: Sequence[tuple[str, str]], received_at: datetime
+    ) -> int:
+        """:meth:`accept_encoded` for an event loop: the commit is awaited, no thread blocks.
+
+        On SQLite the request joins the group commit and the loop is woken when that commits;
+        on PostgreSQL the transaction runs in a worker thread.
+        """
+        if not items:
+            return 0
+        if self._committer is not None:
+            return await asyncio.wrap_future(
+                self._committer.enqueue(workspace_id, items, received_at)
+            )
+        return await asyncio.to_thread(self.accept_encoded, workspace_id, items, received_at)
 
     def _insert_inbox(
         self,
@@ -488,6 +513,13 @@ class _GroupCommitter:
         self._lock = threading.Lock()
 
     def submit(self, workspace_id: str, items: Sequence[tuple[str, str]], at: datetime) -> int:
+        """Queue a request for the next group and wait until it is committed."""
+        return self.enqueue(workspace_id, items, at).result()
+
+    def enqueue(
+        self, workspace_id: str, items: Sequence[tuple[str, str]], at: datetime
+    ) -> Future[int]:
+        """Queue a request for the next group; the future is resolved once it is committed."""
         future: Future[int] = Future()
         with self._lock:
             if self._thread is None:
@@ -496,7 +528,7 @@ class _GroupCommitter:
                 )
                 self._thread.start()
         self._queue.put((workspace_id, items, at, future))
-        return future.result()
+        return future
 
     def stop(self) -> None:
         with self._lock:

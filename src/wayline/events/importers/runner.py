@@ -11,8 +11,9 @@ The order of work:
    that does not cast, a required column that is NULL) rolls everything back.
 4. *Locate*, only after a refusal: the plan's checks run over the staged rows in row order, and
    the first failing one names the row, the column and the value.
-5. *Summarise* the rows just written, commit (or roll back, for a dry run), then resolve
-   identities so that anonymous visitors link to the customers they turned out to be.
+5. *Summarise* the rows just written, resolve identities (anonymous visitors link to the
+   customers they turned out to be) in the same transaction, and commit (or roll back, for a
+   dry run): the events and the person ids they imply land together.
 
 A progress callback, when given, receives DuckDB's own progress of each long statement (polled
 from a thread: the work stays inside DuckDB, never a Python loop over rows).
