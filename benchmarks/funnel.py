@@ -283,6 +283,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive query")
+    parser.add_argument(
+        "--write-results", action="store_true", help="rewrite the funnel section of RESULTS.md"
+    )
     parser.add_argument("--_child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
@@ -294,8 +297,10 @@ def main() -> None:
         f"{'events':>12} {'customers':>10} {'ours s':>7} {'cpu s':>6} {'naive s':>8} {'cpu s':>6} "
         f"{'ratio':>6} {'peak MB':>8}  users per step"
     )
+    rows = []
     for size in sizes:
         r = run(size, args.runs, args.threads, not args.no_naive)
+        rows.append(r)
         if "naive_s" in r:
             naive = f"{r['naive_s']:8.3f} {r['naive_cpu']:6.2f} {r['ratio']:5.1f}x"
         else:
@@ -307,6 +312,42 @@ def main() -> None:
         )
     print("wall = median elapsed seconds; cpu = median CPU seconds of all threads (the machine")
     print("is shared: wall times grow with other load, CPU times much less).")
+    if args.write_results:
+        write_results(rows, args.runs)
+
+
+def write_results(rows: list[dict[str, Any]], runs: int) -> None:
+    """The funnel section of RESULTS.md: one row per size, and whether the goal is met."""
+    from results import write_section
+
+    lines = [
+        "## Funnels (issue 3)",
+        f"Ordered {len(STEPS)}-step funnel, {WINDOW.days}-day window "
+        f"(`benchmarks/funnel.py`), median of {runs} runs; baseline: the naive window-function "
+        "query on the same connection; ratio = baseline / ours (higher is better).",
+        "",
+        "| events | customers | ours (s) | ours CPU (s) | baseline (s) | ratio | peak MB | "
+        "same counts |",
+        "|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for r in rows:
+        base = f"{r['naive_s']:.2f}" if "naive_s" in r else "-"
+        ratio = f"{r['ratio']:.1f}x" if "ratio" in r else "-"
+        lines.append(
+            f"| {r['events']:,} | {r['customers']:,} | {r['ours_s']:.2f} | {r['ours_cpu']:.2f} "
+            f"| {base} | {ratio} | {r['peak_mb']:.0f} | {r.get('same_counts', '-')} |"
+        )
+    ten = [r for r in rows if 9_000_000 <= r["events"] <= 11_000_000]
+    if ten:
+        r = ten[0]
+        met = r["ours_s"] < 1.0 and r["peak_mb"] < 2048
+        lines += [
+            "",
+            f"Goal (10 M events: under 1 s median, under 2 GB peak): "
+            f"{'met' if met else 'NOT met'} in this run ({r['ours_s']:.2f} s, "
+            f"{r['peak_mb']:.0f} MB, on a shared machine).",
+        ]
+    write_section("funnel", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def bench(events: int, runs: int, pain_points: bool) -> bool:
+def bench(events: int, runs: int, pain_points: bool) -> dict[str, Any]:
     path = store(events)
     now = datetime.now(UTC)
     mapping = default_mapping()
@@ -117,7 +117,18 @@ def bench(events: int, runs: int, pain_points: bool) -> bool:
             ok = full < TARGET_SECONDS
         scaled = "" if events >= 10_000_000 else " (target is for 10 M events)"
         print(f"  target < {TARGET_SECONDS:.0f} s: {'met' if ok else 'NOT met'}{scaled}")
-        return ok
+        out: dict[str, Any] = {
+            "events": n,
+            "customers": m.views[0].persons.value,
+            "baseline": base,
+            "map": plain,
+            "compared": compared,
+            "ok": ok,
+        }
+        if pain_points:
+            out["full"] = full
+            out["found"] = found
+        return out
 
 
 def main() -> None:
@@ -125,10 +136,51 @@ def main() -> None:
     parser.add_argument("--events", type=int, action="append", help="events (repeatable)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-pain-points", action="store_true")
+    parser.add_argument(
+        "--write-results", action="store_true", help="rewrite the journey_map section of RESULTS.md"
+    )
     args = parser.parse_args()
     sizes = args.events or [10_000_000]
     results = [bench(n, args.runs, not args.no_pain_points) for n in sizes]
-    sys.exit(0 if all(results) else 1)
+    if args.write_results:
+        write_results(results, args.runs)
+    sys.exit(0 if all(r["ok"] for r in results) else 1)
+
+
+def write_results(rows: list[dict[str, Any]], runs: int) -> None:
+    """The journey_map section of RESULTS.md: per size the baseline funnel, the map, the
+    compared map and the map with pain points, as ratios to the baseline."""
+    from results import write_section
+
+    lines = [
+        "## Journey map (issue 4)",
+        f"`benchmarks/journey_map.py` on the sample-store simulator's data; median of {runs} "
+        "runs (the map with pain points: one run); baseline: one plain ordered 5-step funnel "
+        "on the same connection; ratio = ours / baseline.",
+        "",
+        "| events | customers | baseline funnel (s) | map (s) | ratio | compared (s) | ratio "
+        "| map + pain points (s) | ratio | pain points |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        b = r["baseline"]
+        full = (
+            f"{r['full']:.2f} | {r['full'] / b:.1f}x | {r['found']}" if "full" in r else "- | - | -"
+        )
+        lines.append(
+            f"| {r['events']:,} | {r['customers']:,} | {b:.2f} | {r['map']:.2f} | "
+            f"{r['map'] / b:.1f}x | {r['compared']:.2f} | {r['compared'] / b:.1f}x | {full} |"
+        )
+    ten = [r for r in rows if r["events"] >= 9_000_000 and "full" in r]
+    if ten:
+        r = ten[0]
+        lines += [
+            "",
+            f"Goal (10 M events, whole map with pain points under {TARGET_SECONDS:.0f} s): "
+            f"{'met' if r['full'] < TARGET_SECONDS else 'NOT met'} in this run "
+            f"({r['full']:.2f} s, on a shared machine).",
+        ]
+    write_section("journey_map", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -187,7 +187,9 @@ SELECT event, nxt, count(*) FROM (
 """
 
 
-def run(events: int, customers: int, runs: int, threads: int | None) -> dict[str, float]:
+def run(
+    events: int, customers: int, runs: int, threads: int | None
+) -> tuple[dict[str, float], dict[str, float]]:
     path = store(events, customers)
     con = duckdb.connect(str(path), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
@@ -219,7 +221,7 @@ def run(events: int, customers: int, runs: int, threads: int | None) -> dict[str
         base, cpu_base = out["baseline lead() group-by"], cpu_out["baseline lead() group-by"]
         print(f"  {name:32s} {wall:7.2f}s {wall / base:6.2f}× {cpu:7.2f}s {cpu / cpu_base:6.2f}×")
     con.close()
-    return out
+    return out, cpu_out
 
 
 def main() -> None:
@@ -228,18 +230,65 @@ def main() -> None:
     parser.add_argument("--customers", type=int, help="default: events / 20")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
+    parser.add_argument(
+        "--write-results", action="store_true", help="rewrite the paths section of RESULTS.md"
+    )
     args = parser.parse_args()
     sizes = args.events or [10_000_000]
     results = {}
+    cpus = {}
     for events in sizes:
         customers = args.customers or max(1, events // 20)
-        results[events] = run(events, customers, args.runs, args.threads)
+        results[events], cpus[events] = run(events, customers, args.runs, args.threads)
     if len(sizes) > 1:
         print("\ngrowth (seconds):")
         names = list(next(iter(results.values())))
         print("  " + " ".join(f"{e:>12,}" for e in sizes) + "  query")
         for name in names:
             print("  " + " ".join(f"{results[e][name]:12.2f}" for e in sizes) + f"  {name}")
+    if args.write_results:
+        write_results(results, cpus, args.runs)
+
+
+TARGET_SECONDS = 2.0
+MAIN = "paths (sankey + top paths)"
+
+
+def write_results(
+    walls: dict[int, dict[str, float]], cpus: dict[int, dict[str, float]], runs: int
+) -> None:
+    """The paths section of RESULTS.md: per size and query, wall and CPU time and their ratio
+    to the baseline, and whether the goal is met."""
+    from results import write_section
+
+    base = "baseline lead() group-by"
+    lines = [
+        "## Paths (issue 3)",
+        f"`benchmarks/paths.py`, median of {runs} runs (one when a run takes over "
+        f"{SLOW_SECONDS:.0f} s); baseline: the naive `lead()` transition count on the same "
+        "connection; ratio = ours / baseline (lower is better). CPU = all threads.",
+        "",
+        "| events | query | wall (s) | ratio | CPU (s) | CPU ratio |",
+        "|---:|:---|---:|---:|---:|---:|",
+    ]
+    for events, row in walls.items():
+        for name, wall in row.items():
+            cpu = cpus[events][name]
+            lines.append(
+                f"| {events:,} | {name} | {wall:.2f} | {wall / row[base]:.2f}x | {cpu:.2f} | "
+                f"{cpu / cpus[events][base]:.2f}x |"
+            )
+    ten = [e for e in walls if 9_000_000 <= e <= 11_000_000]
+    if ten:
+        wall = walls[ten[0]][MAIN]
+        met = wall < TARGET_SECONDS
+        lines += [
+            "",
+            f"Goal (10 M events, paths under {TARGET_SECONDS:.0f} s): "
+            f"{'met' if met else 'NOT met'} in this run ({wall:.2f} s wall, "
+            f"{cpus[ten[0]][MAIN]:.2f} CPU-s, on a shared machine).",
+        ]
+    write_section("paths", "\n".join(lines))
 
 
 if __name__ == "__main__":
