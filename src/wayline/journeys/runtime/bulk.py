@@ -91,12 +91,15 @@ def insert_rows(
         )
         conn.exec_driver_sql(sql, _sqlite_params(table, names, rows))
         return
-    casts = ", ".join(f"CAST(:{n} AS {_pg_type(table.c[n])}[])" for n in names)
+    # Not ``unnest`` of one array per column: psycopg dumps a list of text in Python, escaping
+    # each element with a regular expression (measured: 70 % of a PostgreSQL batch's time).
     on_conflict = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
     sql = (
-        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({casts})" + on_conflict
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} "
+        f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_type(table, names)})"
+        + on_conflict
     )
-    conn.execute(text(sql), {n: [r[n] for r in rows] for n in names})
+    conn.execute(text(sql), {"rows": _json(rows)})
 
 
 def update_rows(
