@@ -26,7 +26,7 @@ from wayline.config import Settings
 
 #: Examples per operation: enough to reach the validation edges of each parameter, few enough
 #: for the whole document to run in a minute or two on a busy two-core machine.
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 12
 
 
 def _rest_operations() -> list[tuple[str, str]]:
