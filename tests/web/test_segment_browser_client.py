@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import httpx
 import pytest
 from e2e_server import RunningServer, move_inbox, running_server, seed_home, wait_for
 from sqlalchemy import func, select
@@ -210,3 +211,10 @@ def test_analytics_next_in_chromium_reaches_the_customers_history(
     # The browsing before the identify is the same customer's: one person, one anonymous id.
     assert {r[3] for r in rows} == {ids["anonymousId"]}
     assert len({r[4] for r in rows}) == 1, rows
+    # And the dashboard's API shows them on the customer's timeline, the anonymous browsing too.
+    timeline = httpx.get(
+        f"{server.url}/api/v1/customers/ada-1/timeline", headers=server.api_headers, timeout=30
+    )
+    assert timeline.status_code == 200, timeline.text
+    events = [i["event"]["event"] for i in timeline.json()["items"] if i["kind"] == "event"]
+    assert sorted(events) == sorted(["$page", "Product Viewed", "$identify", "Product Added"])
