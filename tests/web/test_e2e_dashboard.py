@@ -139,11 +139,6 @@ def test_first_session_from_setup_to_a_live_abandoned_cart_journey(
     assert exported.status_code == 200 and "duration: 2h" in exported.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`wayline serve` holds the DuckDB file open for writing for its whole run (its "
-    "mover's EventStore), so the API workers' read-only opens never get in: 503 Busy",
-)
 def test_wayline_serve_lets_the_dashboard_read_analytics(tmp_path: Path) -> None:
     # The command users run, mover and runtime included: its pages must read analytics.
     seeded = seed_home(tmp_path / "data", events=2_000)

@@ -129,11 +129,6 @@ def _inbox_count(home: Path, workspace_id: str) -> int:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="analytics-next posts to Segment's short endpoints (/v1/p, /v1/t, /v1/i, /v1/b), "
-    "which the tracking API answers with 404 (wayline.api.tracking knows only the long names)",
-)
 def test_analytics_next_in_chromium_reaches_the_customers_history(
     server: RunningServer, store_site: str
 ) -> None:

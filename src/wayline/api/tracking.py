@@ -42,6 +42,16 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 SINGLE_CALLS = ("track", "identify", "page", "screen", "alias", "group")
 BATCH_CALLS = ("batch", "import")
+#: The short paths Segment's browser client (analytics.js / analytics-next) posts to.
+SHORT_CALLS = {
+    "t": "track",
+    "i": "identify",
+    "p": "page",
+    "s": "screen",
+    "a": "alias",
+    "g": "group",
+    "b": "batch",
+}
 
 _OK = b'{"success":true}'
 # Browsers post from the store's own site: the tracking API answers any origin (write keys are
@@ -248,6 +258,7 @@ def ingest(
 
 @router.post("/v1/{call}", summary="Segment-compatible tracking call or batch")
 async def track(call: str, request: Request) -> Response:
+    call = SHORT_CALLS.get(call, call)
     if call not in SINGLE_CALLS and call not in BATCH_CALLS:
         raise NotFound(f"no tracking call /v1/{call}")
     limit = MAX_BATCH_BYTES if call in BATCH_CALLS else MAX_EVENT_BYTES

@@ -5,7 +5,8 @@ process, the mover that carries acknowledged events into the DuckDB event store 
 runtime (:mod:`wayline.journeys.runtime`: events and timers move customers through live
 journeys, the outbox is delivered). With PostgreSQL, ``--no-journeys`` leaves the runtime to
 ``wayline worker`` processes. DuckDB allows
-one writer process, so the mover runs exactly once however many workers serve requests; the
+one writer process, so the mover runs exactly once however many workers serve requests, and
+opens the file for one batch at a time so that the workers can read analytics in between; the
 workers only write to the operational store, which takes many writers. On shutdown (Ctrl-C,
 SIGTERM) the server stops taking requests first, then the mover moves what is left.
 """
@@ -91,11 +92,15 @@ def serve(
     workspace_id, key, created = db.ensure_default_workspace()
     if created:
         _show_new_key("New data folder: default workspace created", workspace_id, key)
-    store = EventStore(settings.resolved_analytics_path) if mover else None
     stop = threading.Event()
     mover_thread = None
-    if store is not None:
-        runner = Mover(db, store, interval=settings.move_interval_seconds)
+    if mover:
+        # Create the file and its table now, then let go: the mover opens it per batch, so the
+        # API workers can read analytics (the dashboard) in between.
+        EventStore(settings.resolved_analytics_path).close()
+        runner = Mover(
+            db, settings.resolved_analytics_path, interval=settings.move_interval_seconds
+        )
         mover_thread = threading.Thread(
             target=_in_background, args=(runner.run_forever, stop), name="wayline-mover"
         )
@@ -129,9 +134,8 @@ def serve(
         stop.set()
         if journeys_thread is not None:
             journeys_thread.join()
-        if mover_thread is not None and store is not None:
+        if mover_thread is not None:
             mover_thread.join()
-            store.close()
             console.print("Stopped; every acknowledged event was moved into analytics.")
         else:
             console.print("Stopped; acknowledged events wait in the inbox for the mover.")

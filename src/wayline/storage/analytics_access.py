@@ -22,8 +22,13 @@ from wayline.storage.eventstore import EventStore
 
 
 def is_lock_error(exc: BaseException) -> bool:
-    """DuckDB's error when another process holds the file ("Could not set lock on file")."""
-    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+    """DuckDB's refusal to open a file someone else holds: another process ("Could not set
+    lock on file"), or this one with the other access mode (an import writing in a thread of
+    the same server: "... with a different configuration")."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and (
+        "could not set lock" in text or "different configuration" in text
+    )
 
 
 @contextmanager

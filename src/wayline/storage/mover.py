@@ -36,16 +36,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from wayline.errors import InputError
 from wayline.events.normalize import normalize
+from wayline.storage.analytics_access import is_lock_error
 from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore, rows_to_arrow
 from wayline.storage.identity import resolve_identities
@@ -121,7 +126,12 @@ class Mover:
 
     Args:
         db: the operational store.
-        store: the DuckDB event store (this process is its writer).
+        store: the DuckDB event store — an open :class:`EventStore` this process keeps (tests,
+            one-shot tools), or the path of its file, opened for each batch and closed after:
+            DuckDB lets one process write *or* several read a file, so ``wayline serve``'s API
+            workers can read analytics between batches (see
+            :mod:`wayline.storage.analytics_access`). A batch that finds the file held by a
+            reader waits for it, with backoff; the inbox keeps the events meanwhile.
         batch_size: inbox rows per batch.
         interval: seconds between polls when the inbox is empty.
     """
@@ -129,15 +139,38 @@ class Mover:
     def __init__(
         self,
         db: Database,
-        store: EventStore,
+        store: EventStore | Path,
         *,
         batch_size: int = 2000,
         interval: float = 1.0,
+        lock_timeout: float = 60.0,
     ) -> None:
         self.db = db
-        self.store = store
+        self._store = store
         self.batch_size = batch_size
         self.interval = interval
+        self.lock_timeout = lock_timeout
+
+    @contextmanager
+    def _writing(self) -> Iterator[EventStore]:
+        if isinstance(self._store, EventStore):
+            yield self._store
+            return
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.005
+        while True:
+            try:
+                store = EventStore(self._store)
+                break
+            except duckdb.Error as exc:
+                if not is_lock_error(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        try:
+            yield store
+        finally:
+            store.close()
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -174,14 +207,15 @@ class Mover:
                 # marked moved with its payload kept, to be found and replayed by hand.
                 log.error("inbox row %s cannot be normalised, left aside: %s", inbox_id, exc)
                 failed_ids.append(inbox_id)
-        self._append_to_analytics(rows, [p[2] for p in pending])
-        self._mark_moved(moved_ids, failed_ids, rows, now or datetime.now(UTC))
-        for workspace_id in sorted({r["workspace_id"] for r in rows}):
-            resolve_identities(self.store, workspace_id)
+        with self._writing() as store:
+            self._append_to_analytics(store, rows, [p[2] for p in pending])
+            self._mark_moved(moved_ids, failed_ids, rows, now or datetime.now(UTC))
+            for workspace_id in sorted({r["workspace_id"] for r in rows}):
+                resolve_identities(store, workspace_id)
         return len(pending)
 
     def _append_to_analytics(
-        self, rows: Sequence[Mapping[str, Any]], times: Sequence[datetime]
+        self, store: EventStore, rows: Sequence[Mapping[str, Any]], times: Sequence[datetime]
     ) -> int:
         """Append the rows DuckDB does not hold yet, in one DuckDB transaction."""
         if not rows:
@@ -189,7 +223,7 @@ class Mover:
         # A cursor of its own: its registered table and results cannot clash with anything
         # else using the store's connection (DuckDB refuses new work on a connection that has
         # an unfinished result).
-        con = self.store.con.cursor()
+        con = store.con.cursor()
         try:
             con.register("_moving", rows_to_arrow(rows))
             con.execute("BEGIN")
@@ -242,8 +276,9 @@ class Mover:
         """Resolve identities of every workspace (after a crash between moving and resolving)."""
         with self.db.read() as conn:
             workspaces = list(conn.scalars(select(Workspace.id)))
-        for workspace_id in workspaces:
-            resolve_identities(self.store, workspace_id)
+        with self._writing() as store:
+            for workspace_id in workspaces:
+                resolve_identities(store, workspace_id)
 
     def drain(self) -> int:
         """Move everything pending now; returns how many events were moved."""
