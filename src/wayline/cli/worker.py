@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import signal
 import threading
 from datetime import timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from wayline.channels.templates.library import TemplateLibrary
+from wayline.channels.templates.library import TemplateLibrary, workspace_templates_dir
 from wayline.channels.tracking import LinkSigner
 from wayline.cli import app
 from wayline.config import Settings
@@ -33,6 +31,7 @@ from wayline.journeys.policies import DEFAULT_POLICY, PERMISSIVE_POLICY
 from wayline.journeys.runtime import ChannelRegistry, JourneyRuntime, RecordingChannel
 from wayline.journeys.runtime.render import TemplateRenderer
 from wayline.storage.db import Database
+from wayline.storage.secretbox import tracking_secret
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -41,20 +40,6 @@ log = logging.getLogger(__name__)
 class SendPolicyName(StrEnum):
     DEFAULT = "default"
     NONE = "none"
-
-
-def tracking_secret(settings: Settings) -> str:
-    """The secret that signs tracking links: ``WAYLINE_TRACKING_SECRET``, else one kept in the
-    data folder (created on first use). Workers on several machines must share the variable."""
-    given = os.environ.get("WAYLINE_TRACKING_SECRET")
-    if given:
-        return given
-    settings.ensure_home()
-    path = Path(settings.home) / "tracking-secret"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
 
 
 def build_runtime(
@@ -80,7 +65,9 @@ def build_runtime(
         db,
         channels=ChannelRegistry(channels),
         policy=DEFAULT_POLICY if policy is SendPolicyName.DEFAULT else PERMISSIVE_POLICY,
-        renderer=TemplateRenderer(TemplateLibrary(Path(settings.home) / "templates"), signer)
+        renderer=TemplateRenderer(
+            lambda ws: TemplateLibrary(workspace_templates_dir(settings.home, ws)), signer
+        )
         if render
         else None,
         batch_size=batch_size,

@@ -203,3 +203,30 @@ def test_serve_and_worker_render_templates_into_the_log_channel(
     assert "/u/" in (message["unsubscribe_url"] or "")  # signed one-click unsubscribe
     assert [r.journey_id for r in failed] == ["series"]
     assert "no_such_template" in failed[0].outcome
+
+
+def test_sends_use_the_workspaces_own_edit_of_a_template(db: Database, tmp_path: Path) -> None:
+    import orjson
+
+    from wayline.channels.templates.library import BUILTIN_DIR, workspace_templates_dir
+    from wayline.cli.worker import build_runtime
+    from wayline.config import Settings
+    from wayline.storage.journey_models import MessageLogRow
+
+    home = tmp_path / "home"
+    # The dashboard saves a workspace's edit here; another workspace keeps the built-in one.
+    edited = workspace_templates_dir(home, "default") / "welcome.yaml"
+    edited.parent.mkdir(parents=True)
+    builtin = (BUILTIN_DIR / "welcome.yaml").read_text()
+    edited.write_text(builtin.replace('subject: "Welcome to', 'subject: "Hello from'))
+    clock = Clock()
+    runtime = build_runtime(db, Settings(home=home))
+    runtime.deliverer.clock = clock
+    runtime.advancer.clock = clock
+    runtime.catalog.publish("default", series(sends=1, goal=False))
+    add_profiles(db, ["u1"])
+    db.accept("default", [track("u1", "Signed Up", T0)], T0)
+    runtime.drain()
+    with db.read() as conn:
+        (content,) = conn.execute(MessageLogRow.__table__.select()).all()
+    assert orjson.loads(content.content)["content"]["subject"].startswith("Hello from")

@@ -31,6 +31,7 @@ from wayline.channels.templates.context import (
     SAMPLE_JOURNEY,
     SAMPLE_STORE,
 )
+from wayline.channels.templates.library import workspace_templates_dir
 from wayline.config import Settings
 from wayline.errors import Conflict, InputError, NotFound
 
@@ -42,7 +43,7 @@ Channel = Literal["email", "sms", "whatsapp"]
 
 
 def workspace_dir(settings: Settings, workspace_id: str) -> Path:
-    return Path(settings.home) / "templates" / workspace_id
+    return workspace_templates_dir(settings.home, workspace_id)
 
 
 def library(settings: Settings, workspace_id: str) -> TemplateLibrary:

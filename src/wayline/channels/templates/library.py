@@ -16,6 +16,12 @@ from wayline.errors import InputError, NotFound
 BUILTIN_DIR = Path(__file__).parent / "library"
 
 
+def workspace_templates_dir(home: Path, workspace_id: str) -> Path:
+    """Where a workspace's own templates live in the data folder (one folder per workspace:
+    the dashboard edits them there, the journey runtime renders from there)."""
+    return Path(home) / "templates" / workspace_id
+
+
 class TemplateLibrary:
     def __init__(self, workspace_dir: Path | None = None) -> None:
         self.workspace_dir = workspace_dir

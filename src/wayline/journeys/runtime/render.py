@@ -2,16 +2,17 @@
 
 :class:`TemplateRenderer` is the deliverer's default :class:`~wayline.journeys.runtime.deliver.
 Renderer`: it loads the step's template from the workspace's template library (built-in ones
-plus ``<data folder>/templates``), renders it for the channel with
+plus ``<data folder>/templates/<workspace>``), renders it for the channel with
 :func:`wayline.channels.compose` (unsubscribe link, click tracking, open pixel) and caches
-templates per process. A template that is missing or fails to render raises an
+templates per process for a short while. A template that is missing or fails to render raises an
 :class:`~wayline.errors.InputError`; the deliverer records the send as failed with the reason.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,9 @@ class TemplateRenderer:
     """Renders outbox sends with the template library (see the module docstring).
 
     Args:
-        library: where templates come from.
+        library: where templates come from: one library, or a function giving each
+            workspace's (its own templates over the built-in ones). Templates are cached for
+            ``cache_seconds``, so an edit in the dashboard reaches sends within that time.
         signer: signs tracking and unsubscribe links (the server's public URL and secret).
         store: what templates know of the store (``name``, ``url``…).
         track: rewrite links for click tracking and add the open pixel (email).
@@ -35,26 +38,31 @@ class TemplateRenderer:
 
     def __init__(
         self,
-        library: TemplateLibrary,
+        library: TemplateLibrary | Callable[[str], TemplateLibrary],
         signer: LinkSigner,
         *,
         store: Mapping[str, Any] | None = None,
         track: bool = True,
+        cache_seconds: float = 30.0,
     ) -> None:
-        self.library = library
+        self._library = library
         self.signer = signer
         self.store = dict(store or {})
         self.track = track
-        self._templates: dict[str, Template] = {}
+        self.cache_seconds = cache_seconds
+        self._templates: dict[tuple[str, str], tuple[Template, float]] = {}
         self._lock = threading.Lock()
 
-    def _template(self, name: str) -> Template:
-        found = self._templates.get(name)
-        if found is None:
-            found = self.library.get(name)
+    def _template(self, workspace_id: str, name: str) -> Template:
+        key = (workspace_id, name)
+        found = self._templates.get(key)
+        if found is None or time.monotonic() - found[1] > self.cache_seconds:
+            lib = self._library
+            library = lib if isinstance(lib, TemplateLibrary) else lib(workspace_id)
+            found = (library.get(name), time.monotonic())
             with self._lock:
-                self._templates[name] = found
-        return found
+                self._templates[key] = found
+        return found[0]
 
     def render(
         self,
@@ -65,7 +73,7 @@ class TemplateRenderer:
         to: str,
         now: datetime,
     ) -> OutboundMessage:
-        template = self._template(str(send["template"]))
+        template = self._template(workspace_id, str(send["template"]))
         trigger = send.get("trigger") or {}
         ref = MessageRef(
             message_id=str(send["message_id"]),
