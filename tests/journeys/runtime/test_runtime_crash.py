@@ -50,7 +50,10 @@ def _run_crash_test(
     budget: float,
     kill_every: tuple[float, float],
     min_kills: int,
+    kill_at: tuple[float, ...] = (),
 ) -> None:
+    """``kill_at``: also kill a worker when these shares of the customers have completed, so
+    a fast run cannot finish before the planned kills (the timer alone can be outrun)."""
     rng = random.Random(7)
     db = Database(url)
     db.ensure_default_workspace()
@@ -68,11 +71,16 @@ def _run_crash_test(
             db.accept("default", [track(p, "Signed Up", now) for p in people[i : i + 1000]], now)
         deadline = time.monotonic() + budget
         next_kill = time.monotonic() + rng.uniform(*kill_every)
+        thresholds = sorted(kill_at)
         while time.monotonic() < deadline:
-            done = count(db, InstanceRow, InstanceRow.status == "completed") == customers
+            completed = count(db, InstanceRow, InstanceRow.status == "completed")
+            done = completed == customers
             if done and count(db, OutboxRow, OutboxRow.status != "sent") == 0:
                 break
-            if time.monotonic() >= next_kill:
+            crossed = bool(thresholds) and completed >= thresholds[0] * customers
+            if crossed:
+                thresholds.pop(0)
+            if crossed or time.monotonic() >= next_kill:
                 victim = rng.randrange(len(procs))
                 procs[victim].kill()  # SIGKILL: no cleanup, mid-transaction or mid-send
                 procs[victim].wait()
@@ -125,5 +133,5 @@ def test_a_worker_killed_at_random_on_sqlite_delivers_each_message_once(tmp_path
     # One process that needs seconds to start: killed every few seconds, it still gets on.
     _run_crash_test(
         url, recorder, tmp_path, customers=3_000, workers=1, budget=120.0,
-        kill_every=(3.0, 6.0), min_kills=2,
+        kill_every=(3.0, 6.0), min_kills=2, kill_at=(0.2, 0.5),
     )  # fmt: skip
