@@ -92,6 +92,14 @@ def serve(
     workspace_id, key, created = db.ensure_default_workspace()
     if created:
         _show_new_key("New data folder: default workspace created", workspace_id, key)
+    if not settings.database_url:
+        # On the embedded store this is the only server: an import still "running" now was cut
+        # off by the last stop (it stored nothing). With PostgreSQL, other servers may be
+        # running imports, so their jobs are left alone.
+        from wayline.events.importers.jobs import ImportJobs
+
+        if abandoned := ImportJobs(db, settings).abandon_unfinished():
+            console.print(f"{abandoned} import(s) cut off by the last stop marked failed.")
     stop = threading.Event()
     mover_thread = None
     if mover:
