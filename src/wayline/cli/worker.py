@@ -29,9 +29,11 @@ from wayline.cli import app
 from wayline.config import Settings
 from wayline.journeys.policies import DEFAULT_POLICY, PERMISSIVE_POLICY
 from wayline.journeys.runtime import ChannelRegistry, JourneyRuntime, RecordingChannel
+from wayline.journeys.runtime.providers import WorkspaceProviders
 from wayline.journeys.runtime.render import TemplateRenderer
+from wayline.storage.channel_config import ChannelConfigStore
 from wayline.storage.db import Database
-from wayline.storage.secretbox import tracking_secret
+from wayline.storage.secretbox import SecretBox, tracking_secret
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -63,7 +65,10 @@ def build_runtime(
     )
     return JourneyRuntime(
         db,
-        channels=ChannelRegistry(channels),
+        channels=ChannelRegistry(
+            channels,
+            resolve=WorkspaceProviders(ChannelConfigStore(db, SecretBox.for_settings(settings))),
+        ),
         policy=DEFAULT_POLICY if policy is SendPolicyName.DEFAULT else PERMISSIVE_POLICY,
         renderer=TemplateRenderer(
             lambda ws: TemplateLibrary(workspace_templates_dir(settings.home, ws)), signer

@@ -87,14 +87,32 @@ class LogChannel:
 
 
 class ChannelRegistry:
-    """Channels by name; any name not configured is the :class:`LogChannel`."""
+    """Channels by name; any name not configured is the :class:`LogChannel`.
 
-    def __init__(self, channels: Mapping[str, Channel] | None = None) -> None:
+    ``channels`` are the same for every workspace (tests, the benchmark's recorder);
+    ``resolve(workspace_id, name)`` finds a workspace's own provider
+    (:class:`wayline.journeys.runtime.providers.WorkspaceProviders`), ``None`` when it has none.
+    """
+
+    def __init__(
+        self,
+        channels: Mapping[str, Channel] | None = None,
+        *,
+        resolve: Callable[[str, str], Channel | None] | None = None,
+    ) -> None:
         self._channels = dict(channels or {})
+        self._resolve = resolve
         self._log = LogChannel()
 
-    def get(self, name: str) -> Channel | LogChannel:
-        return self._channels.get(name, self._log)
+    def get(self, name: str, workspace_id: str | None = None) -> Channel | LogChannel:
+        fixed = self._channels.get(name)
+        if fixed is not None:
+            return fixed
+        if self._resolve is not None and workspace_id is not None:
+            found = self._resolve(workspace_id, name)
+            if found is not None:
+                return found
+        return self._log
 
     def configured(self) -> list[str]:
         return sorted(self._channels)

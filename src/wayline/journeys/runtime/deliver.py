@@ -245,7 +245,7 @@ class Deliverer:
 
     def _in_transaction(self, row: _Claimed) -> bool:
         return self.renderer is None and bool(
-            getattr(self.channels.get(row.channel), "in_store", False)
+            getattr(self.channels.get(row.channel, row.workspace_id), "in_store", False)
         )
 
     # -- 1. claim -------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ class Deliverer:
         )
 
     def _prepare(self, row: _Claimed, profile: Profile, to: str, now: datetime) -> _Result:
-        channel = self.channels.get(row.channel)
+        channel = self.channels.get(row.channel, row.workspace_id)
         try:
             message = self._render(row, profile, to, now)
         except WaylineError as exc:
@@ -441,7 +441,7 @@ class Deliverer:
     async def _send_all(self, results: list[_Result]) -> None:
         async def one(result: _Result) -> None:
             assert result.message is not None
-            channel = self.channels.get(result.row.channel)
+            channel = self.channels.get(result.row.channel, result.row.workspace_id)
             try:
                 sent = await channel.send(result.message, idempotency_key=result.row.key)
             except Exception as exc:  # a channel bug must not lose the batch's bookkeeping

@@ -1,0 +1,98 @@
+"""Each workspace's own providers, as configured in the dashboard or the REST API.
+
+:class:`WorkspaceProviders` is the :class:`~wayline.journeys.runtime.channels.ChannelRegistry`'s
+resolver: for a (workspace, channel) with stored settings (``storage.channel_config``) it gives
+a :class:`ConfiguredChannel`; without, ``None`` and the registry falls back to the log channel.
+Settings are re-read after ``ttl`` seconds, so a change in the dashboard reaches sends soon.
+
+The deliverer sends each batch inside its own ``asyncio.run()``; an ``httpx.AsyncClient`` is
+bound to the loop it first ran in, so the client is made per send, inside the running loop.
+The outbox row is the durable record of attempts (its ``attempts`` and ``outcome``), so each
+send's attempt log only has to live as long as the send.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from wayline.channels.base import ChannelKind, InMemoryAttemptLog, OutboundMessage, SendResult
+from wayline.channels.config import ProviderSettings
+from wayline.channels.email import EmailChannel, SmtpSettings
+from wayline.channels.sms import SmsChannel, TwilioSettings
+from wayline.channels.whatsapp import WhatsAppChannel, WhatsAppSettings
+from wayline.errors import WaylineError
+from wayline.storage.channel_config import ChannelConfigStore
+
+_KINDS: dict[type, ChannelKind] = {
+    SmtpSettings: ChannelKind.EMAIL,
+    WhatsAppSettings: ChannelKind.WHATSAPP,
+    TwilioSettings: ChannelKind.SMS,
+}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConfiguredChannel:
+    """One workspace's provider for one channel (see the module docstring)."""
+
+    def __init__(
+        self, settings: ProviderSettings, *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.kind = _KINDS[type(settings)]
+
+    async def send(self, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
+        log = InMemoryAttemptLog()
+        s = self.settings
+        if isinstance(s, SmtpSettings):
+            return await EmailChannel(s, log=log, clock=self.clock).send(
+                message, idempotency_key=idempotency_key
+            )
+        async with httpx.AsyncClient() as client:
+            if isinstance(s, WhatsAppSettings):
+                whatsapp = WhatsAppChannel(s, client=client, log=log, clock=self.clock)
+                return await whatsapp.send(message, idempotency_key=idempotency_key)
+            assert isinstance(s, TwilioSettings)
+            sms = SmsChannel(s, client=client, log=log, clock=self.clock)
+            return await sms.send(message, idempotency_key=idempotency_key)
+
+
+class WorkspaceProviders:
+    """Resolves (workspace, channel) to the workspace's configured provider, or ``None``."""
+
+    def __init__(
+        self,
+        store: ChannelConfigStore,
+        *,
+        ttl: float = 30.0,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+        self._cache: dict[tuple[str, str], tuple[ConfiguredChannel | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, workspace_id: str, channel: str) -> ConfiguredChannel | None:
+        key = (workspace_id, channel)
+        found = self._cache.get(key)
+        if found is not None and time.monotonic() - found[1] < self.ttl:
+            return found[0]
+        try:
+            settings = self.store.settings(workspace_id, channel)
+        except WaylineError:
+            # Unreadable settings (a changed secret key, a channel Wayline does not configure
+            # such as ``webhook``): the message goes to the log channel, never lost.
+            settings = None
+        configured = ConfiguredChannel(settings, clock=self.clock) if settings else None
+        with self._lock:
+            self._cache[key] = (configured, time.monotonic())
+        return configured
