@@ -29,7 +29,7 @@ from wayline.cli import app
 from wayline.config import Settings
 from wayline.journeys.policies import DEFAULT_POLICY, PERMISSIVE_POLICY
 from wayline.journeys.runtime import ChannelRegistry, JourneyRuntime, RecordingChannel
-from wayline.journeys.runtime.providers import WorkspaceProviders
+from wayline.journeys.runtime.providers import WorkspacePolicies, WorkspaceProviders
 from wayline.journeys.runtime.render import TemplateRenderer
 from wayline.storage.channel_config import ChannelConfigStore
 from wayline.storage.db import Database
@@ -70,6 +70,8 @@ def build_runtime(
             resolve=WorkspaceProviders(ChannelConfigStore(db, SecretBox.for_settings(settings))),
         ),
         policy=DEFAULT_POLICY if policy is SendPolicyName.DEFAULT else PERMISSIVE_POLICY,
+        # A workspace's own sending rules (dashboard settings) replace the default ones.
+        policy_for=WorkspacePolicies(db) if policy is SendPolicyName.DEFAULT else None,
         renderer=TemplateRenderer(
             lambda ws: TemplateLibrary(workspace_templates_dir(settings.home, ws)), signer
         )

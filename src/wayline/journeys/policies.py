@@ -197,6 +197,39 @@ PERMISSIVE_POLICY = SendPolicy(())
 """No rules at all: for tests and for "what would the journey do, ignoring policies"."""
 
 
+def policy_from_settings(sending: Mapping[str, Any]) -> SendPolicy:
+    """The policy a workspace's stored sending settings describe (the dashboard's Settings).
+
+    ``{"quiet_hours": {"start": "21:00", "end": "08:00"} | None,
+    "frequency_cap": {"max_messages": 3, "per_hours": 24} | None}``; a key left out keeps
+    :data:`DEFAULT_POLICY`'s rule, ``None`` turns the rule off. Unsubscribes and consent are
+    always respected.
+    """
+    rules: list[SendRule] = [RespectUnsubscribe(), RequireConsent()]
+    cap = sending.get("frequency_cap", {})
+    if cap is not None:
+        rules.append(
+            FrequencyCap(
+                max_messages=int(cap.get("max_messages", 3)),
+                per=timedelta(hours=float(cap.get("per_hours", 24))),
+            )
+        )
+    quiet = sending.get("quiet_hours", {})
+    if quiet is not None:
+        rules.append(
+            QuietHours(
+                start=time.fromisoformat(quiet.get("start", "21:00")),
+                end=time.fromisoformat(quiet.get("end", "08:00")),
+            )
+        )
+    return SendPolicy(tuple(rules))
+
+
+def cap_window(policy: SendPolicy) -> timedelta:
+    """How far back a customer's sends matter to the policy's frequency caps."""
+    return max((r.per for r in policy.rules if isinstance(r, FrequencyCap)), default=timedelta(0))
+
+
 def delivery_record(send: SendMessage, decision: SendDecision, at: datetime) -> StepRecord:
     """The record of what the policy made of a send (sent / skipped / deferred, and why)."""
     kind = {

@@ -230,3 +230,29 @@ def test_sends_use_the_workspaces_own_edit_of_a_template(db: Database, tmp_path:
     with db.read() as conn:
         (content,) = conn.execute(MessageLogRow.__table__.select()).all()
     assert orjson.loads(content.content)["content"]["subject"].startswith("Hello from")
+
+
+def test_a_workspaces_own_sending_rules_replace_the_default_ones(db: Database) -> None:
+    from wayline.api.rest.settings import SendingSettings, save_sending
+    from wayline.journeys.runtime.providers import WorkspacePolicies
+
+    clock = Clock()
+    runtime = JourneyRuntime(db, clock=clock, policy_for=WorkspacePolicies(db, ttl=0))
+    # The dashboard's Settings: no quiet hours, at most one message a day.
+    save_sending(
+        db,
+        "default",
+        SendingSettings.model_validate(
+            {"quiet_hours": None, "frequency_cap": {"max_messages": 1, "per_hours": 24}}
+        ),
+    )
+    runtime.catalog.publish("default", series(delay="1h", sends=2, goal=False))
+    add_profiles(db, ["night"], timezone="Pacific/Auckland")  # 23:00 there
+    db.accept("default", [track("night", "Signed Up", T0)], T0)
+    runtime.drain()
+    assert [p for p, _ in logged_messages(db)] == ["night"]  # not held back for the night
+    clock.advance(hours=1, minutes=1)
+    runtime.drain()
+    stats = runtime.catalog.stats("default", "series").step("send_1")
+    assert stats.skipped == {"frequency_cap": 1}  # the workspace's cap, not the default 3
+    assert len(logged_messages(db)) == 1

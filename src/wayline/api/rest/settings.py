@@ -13,7 +13,7 @@ parameters of :class:`wayline.journeys.policies.QuietHours` and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,14 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from wayline.api.rest.deps import Workspace
 from wayline.channels.config import SECRET_FIELDS, masked
 from wayline.config import Settings
-from wayline.journeys.policies import (
-    FrequencyCap,
-    QuietHours,
-    RequireConsent,
-    RespectUnsubscribe,
-    SendPolicy,
-    SendRule,
-)
+from wayline.journeys.policies import SendPolicy, policy_from_settings
 from wayline.storage.channel_config import ChannelConfigStore
 from wayline.storage.db import Database
 from wayline.storage.models import WriteKey
@@ -153,19 +146,8 @@ class SendingSettings(_Strict):
 
 
 def send_policy(sending: SendingSettings) -> SendPolicy:
-    """The :class:`SendPolicy` the workspace's settings describe."""
-    rules: list[SendRule] = [RespectUnsubscribe(), RequireConsent()]
-    if sending.frequency_cap is not None:
-        cap = sending.frequency_cap
-        rules.append(
-            FrequencyCap(max_messages=cap.max_messages, per=timedelta(hours=cap.per_hours))
-        )
-    if sending.quiet_hours is not None:
-        quiet = sending.quiet_hours
-        rules.append(
-            QuietHours(start=time.fromisoformat(quiet.start), end=time.fromisoformat(quiet.end))
-        )
-    return SendPolicy(tuple(rules))
+    """The :class:`SendPolicy` the workspace's settings describe (what the runtime applies)."""
+    return policy_from_settings(sending.model_dump(mode="json"))
 
 
 def _upsert(db: Database, table: Any, values: dict[str, Any], keys: list[str]) -> None:

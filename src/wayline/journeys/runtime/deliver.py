@@ -59,11 +59,11 @@ from wayline.journeys.engine import RecordKind, Status
 from wayline.journeys.entry import JourneyStatus
 from wayline.journeys.policies import (
     DEFAULT_POLICY,
-    FrequencyCap,
     Recipient,
     SendContext,
     SendPolicy,
     Verdict,
+    cap_window,
 )
 from wayline.journeys.runtime.advance import ids_in
 from wayline.journeys.runtime.bulk import (
@@ -184,6 +184,8 @@ class Deliverer:
 
     Args:
         policy: the send-time rules; :data:`wayline.journeys.policies.DEFAULT_POLICY` by default.
+        policy_for: a workspace's own rules (its dashboard settings), when it has them;
+            ``policy`` for the others.
         renderer: renders sends; without one, a message carries the template name and
             variables only (enough for the log channel and tests).
         lease: how long a claimed row is left to its worker before another may retry it.
@@ -197,6 +199,7 @@ class Deliverer:
         channels: ChannelRegistry,
         *,
         policy: SendPolicy = DEFAULT_POLICY,
+        policy_for: Callable[[str], SendPolicy | None] | None = None,
         renderer: Renderer | None = None,
         clock: Callable[[], datetime] = _utcnow,
         batch_size: int = 500,
@@ -207,14 +210,17 @@ class Deliverer:
         self.catalog = catalog
         self.channels = channels
         self.policy = policy
+        self.policy_for = policy_for
         self.renderer = renderer
         self.clock = clock
         self.batch_size = batch_size
         self.lease = lease
         self.max_attempts = max_attempts
         self.postgres = db.dialect == "postgresql"
-        caps = [r.per for r in policy.rules if isinstance(r, FrequencyCap)]
-        self._cap_window = max(caps, default=timedelta(0))
+
+    def _policy(self, workspace_id: str) -> SendPolicy:
+        own = self.policy_for(workspace_id) if self.policy_for is not None else None
+        return own if own is not None else self.policy
 
     def deliver(self) -> int:
         """Deliver one batch; returns how many outbox rows it settled or rescheduled."""
@@ -320,14 +326,15 @@ class Deliverer:
         self, conn: Connection, by_ws: Mapping[str, set[str]], now: datetime
     ) -> dict[tuple[str, str], list[datetime]]:
         out: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-        if not self._cap_window:
-            return out
         for ws, people in by_ws.items():
+            window = cap_window(self._policy(ws))
+            if not window:
+                continue
             for person, at in conn.execute(
                 select(OutboxRow.person_id, OutboxRow.done_at).where(
                     OutboxRow.workspace_id == ws,
                     member_of(OutboxRow.person_id, sorted(people), self.postgres),
-                    OutboxRow.done_at > now - self._cap_window,
+                    OutboxRow.done_at > now - window,
                     OutboxRow.status == "sent",
                     OutboxRow.kind == "send",
                 )
@@ -375,8 +382,9 @@ class Deliverer:
         if row.kind == "webhook":
             return self._prepare(row, profile, str(row.payload.get("url", "")), now)
         sends = recent[(row.workspace_id, row.person_id)]
-        if self.policy.rules:  # without rules there is nothing to ask the customer's profile
-            decision = self.policy.evaluate(
+        policy = self._policy(row.workspace_id)
+        if policy.rules:  # without rules there is nothing to ask the customer's profile
+            decision = policy.evaluate(
                 SendContext(row.channel, self._recipient(row, profile, sends), now)
             )
             if decision.verdict is Verdict.SKIP:

@@ -1,4 +1,7 @@
-"""Each workspace's own providers, as configured in the dashboard or the REST API.
+"""Each workspace's own providers and sending rules, as set in the dashboard or the REST API.
+
+:class:`WorkspacePolicies` gives the deliverer a workspace's send-time policy from its stored
+sending settings (quiet hours, frequency cap), ``None`` when it never set them.
 
 :class:`WorkspaceProviders` is the :class:`~wayline.journeys.runtime.channels.ChannelRegistry`'s
 resolver: for a (workspace, channel) with stored settings (``storage.channel_config``) it gives
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import select
 
 from wayline.channels.base import ChannelKind, InMemoryAttemptLog, OutboundMessage, SendResult
 from wayline.channels.config import ProviderSettings
@@ -26,7 +30,10 @@ from wayline.channels.email import EmailChannel, SmtpSettings
 from wayline.channels.sms import SmsChannel, TwilioSettings
 from wayline.channels.whatsapp import WhatsAppChannel, WhatsAppSettings
 from wayline.errors import WaylineError
+from wayline.journeys.policies import SendPolicy, policy_from_settings
 from wayline.storage.channel_config import ChannelConfigStore
+from wayline.storage.db import Database
+from wayline.storage.workspace_models import WorkspaceSettingsRow
 
 _KINDS: dict[type, ChannelKind] = {
     SmtpSettings: ChannelKind.EMAIL,
@@ -96,3 +103,28 @@ class WorkspaceProviders:
         with self._lock:
             self._cache[key] = (configured, time.monotonic())
         return configured
+
+
+class WorkspacePolicies:
+    """A workspace's sending rules (``workspace_settings.sending``), re-read after ``ttl`` s."""
+
+    def __init__(self, db: Database, *, ttl: float = 30.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._cache: dict[str, tuple[SendPolicy | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, workspace_id: str) -> SendPolicy | None:
+        found = self._cache.get(workspace_id)
+        if found is not None and time.monotonic() - found[1] < self.ttl:
+            return found[0]
+        with self.db.read() as conn:
+            stored = conn.scalar(
+                select(WorkspaceSettingsRow.sending).where(
+                    WorkspaceSettingsRow.workspace_id == workspace_id
+                )
+            )
+        policy = policy_from_settings(stored) if stored else None
+        with self._lock:
+            self._cache[workspace_id] = (policy, time.monotonic())
+        return policy
