@@ -369,6 +369,10 @@ def demo_section(ctx: object) -> None:
         c.print(f"Revenue at stake in total: [bold]{money(at_stake, journey_map.currency)}[/]")
     c.print(f"Journey map written to {html_path} and {out_dir / 'journey-map.md'}")
     c.print("Open the HTML file in a browser, or run `wayline map --format html -o map.html`.")
+    c.print(
+        "For the dashboard (map, funnels, journeys, customers): [bold]wayline serve[/], then "
+        "open http://127.0.0.1:8000 — the first visit creates your account."
+    )
 
 
 def _register_demo_section() -> None:
