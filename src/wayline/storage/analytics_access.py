@@ -10,7 +10,7 @@ after ``timeout`` seconds gets :class:`~wayline.errors.Busy` (a 503 with ``Retry
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,36 @@ def is_lock_error(exc: BaseException) -> bool:
     )
 
 
+def open_when_free(
+    path: Path,
+    *,
+    read_only: bool,
+    timeout: float,
+    first_delay: float = 0.005,
+    max_delay: float = 0.2,
+    on_wait: Callable[[], None] | None = None,
+) -> EventStore:
+    """The store at ``path``, waiting with growing pauses while someone else holds it.
+
+    ``on_wait`` is called once, before the first pause (to tell a user why nothing moves).
+    After ``timeout`` seconds the lock error is raised; any other error at once.
+    """
+    deadline = time.monotonic() + timeout
+    delay = first_delay
+    waited = False
+    while True:
+        try:
+            return EventStore(path, read_only=read_only)
+        except duckdb.Error as exc:
+            if not is_lock_error(exc) or time.monotonic() >= deadline:
+                raise
+        if not waited and on_wait is not None:
+            on_wait()
+        waited = True
+        time.sleep(delay)
+        delay = min(delay * 2, max_delay)
+
+
 @contextmanager
 def analytics_reader(settings: Settings, *, timeout: float = 10.0) -> Iterator[EventStore | None]:
     """The analytics store opened read-only, or ``None`` when no event was ever stored."""
@@ -38,19 +68,12 @@ def analytics_reader(settings: Settings, *, timeout: float = 10.0) -> Iterator[E
     if not path.exists():
         yield None
         return
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        try:
-            store = EventStore(path, read_only=True)
-            break
-        except duckdb.Error as exc:
-            if not is_lock_error(exc):
-                raise
-            if time.monotonic() >= deadline:
-                raise Busy("the analytics store is busy (events are being written); retry") from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+    try:
+        store = open_when_free(path, read_only=True, timeout=timeout)
+    except duckdb.Error as exc:
+        if is_lock_error(exc):
+            raise Busy("the analytics store is busy (events are being written); retry") from exc
+        raise
     try:
         yield store
     finally:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,13 +43,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from wayline.errors import InputError
 from wayline.events.normalize import normalize
-from wayline.storage.analytics_access import is_lock_error
+from wayline.storage.analytics_access import open_when_free
 from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore, rows_to_arrow
 from wayline.storage.identity import resolve_identities
@@ -156,17 +154,7 @@ class Mover:
         if isinstance(self._store, EventStore):
             yield self._store
             return
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.005
-        while True:
-            try:
-                store = EventStore(self._store)
-                break
-            except duckdb.Error as exc:
-                if not is_lock_error(exc) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+        store = open_when_free(self._store, read_only=False, timeout=self.lock_timeout)
         try:
             yield store
         finally:

@@ -29,13 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import duckdb
 from sqlalchemy import func, insert, select, update
 
 from wayline.config import Settings
 from wayline.errors import InputError, NotFound, WaylineError
 from wayline.events.importers import FORMATS, import_file
-from wayline.storage.analytics_access import is_lock_error
+from wayline.storage.analytics_access import open_when_free
 from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore
 from wayline.storage.workspace_models import ImportJobRow
@@ -271,20 +270,16 @@ class ImportJobs:
 
     def _open_for_writing(self, workspace_id: str, job_id: str) -> EventStore:
         self.settings.ensure_home()
-        deadline = time.monotonic() + _MAX_LOCK_WAIT_SECONDS
-        delay = 0.05
-        waiting = False
-        while True:
-            try:
-                return EventStore(self.settings.resolved_analytics_path)
-            except duckdb.Error as exc:
-                if not is_lock_error(exc) or time.monotonic() >= deadline:
-                    raise
-            if not waiting:
-                waiting = True
-                self._set(workspace_id, job_id, status="waiting", stage="waiting for the store")
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        return open_when_free(
+            self.settings.resolved_analytics_path,
+            read_only=False,
+            timeout=_MAX_LOCK_WAIT_SECONDS,
+            first_delay=0.05,
+            max_delay=2.0,
+            on_wait=lambda: self._set(
+                workspace_id, job_id, status="waiting", stage="waiting for the store"
+            ),
+        )
 
     def _import(
         self, workspace_id: str, job: ImportJob, path: Path, options: ImportOptions
