@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,22 @@ from wayline.config import Settings
 from wayline.errors import ConfigError
 
 
+def _kept_secret(settings: Settings, name: str, make: Callable[[], bytes]) -> bytes:
+    """The secret in ``<home>/<name>``, made by ``make`` on first use, readable by its owner
+    only. O_EXCL: processes starting at once agree on the first one written."""
+    path = Path(settings.home) / name
+    if not path.exists():
+        settings.ensure_home()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(make())
+    return path.read_bytes().strip()
+
+
 def tracking_secret(settings: Settings) -> str:
     """The secret that signs tracking and unsubscribe links: ``WAYLINE_TRACKING_SECRET``, else
     one kept in the data folder (created on first use). Servers and workers on several
@@ -28,17 +45,9 @@ def tracking_secret(settings: Settings) -> str:
     given = os.environ.get("WAYLINE_TRACKING_SECRET")
     if given:
         return given
-    settings.ensure_home()
-    path = Path(settings.home) / "tracking-secret"
-    if not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(secrets.token_urlsafe(32))
-    return path.read_text(encoding="utf-8").strip()
+    return _kept_secret(
+        settings, "tracking-secret", lambda: secrets.token_urlsafe(32).encode()
+    ).decode()
 
 
 class SecretBox:
@@ -55,18 +64,7 @@ class SecretBox:
         env = os.environ.get("WAYLINE_SECRET_KEY")
         if env:
             return cls(env.encode())
-        path = Path(settings.home) / "secret.key"
-        if not path.exists():
-            settings.ensure_home()
-            # O_EXCL: two processes starting at once agree on the first key written.
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(Fernet.generate_key())
-        return cls(path.read_bytes().strip())
+        return cls(_kept_secret(settings, "secret.key", Fernet.generate_key))
 
     def seal(self, value: dict[str, Any]) -> str:
         return self._fernet.encrypt(orjson.dumps(value)).decode()
