@@ -31,6 +31,7 @@ from wayline.storage.db import Database
 from wayline.storage.models import WriteKey
 from wayline.storage.secretbox import SecretBox
 from wayline.storage.workspace_models import ChannelSettingRow, WorkspaceSettingsRow
+from wayline.storage.workspace_settings import stored_sending
 
 router = APIRouter(prefix="/settings", tags=["Settings"])
 
@@ -161,12 +162,7 @@ def _upsert(db: Database, table: Any, values: dict[str, Any], keys: list[str]) -
 
 
 def load_sending(db: Database, workspace_id: str) -> SendingSettings:
-    with db.read() as conn:
-        stored = conn.scalar(
-            select(WorkspaceSettingsRow.sending).where(
-                WorkspaceSettingsRow.workspace_id == workspace_id
-            )
-        )
+    stored = stored_sending(db, workspace_id)
     return SendingSettings.model_validate(stored) if stored else SendingSettings()
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 import httpx
-from sqlalchemy import select
 
 from wayline.channels.base import ChannelKind, InMemoryAttemptLog, OutboundMessage, SendResult
 from wayline.channels.config import ProviderSettings
@@ -33,13 +33,36 @@ from wayline.errors import WaylineError
 from wayline.journeys.policies import SendPolicy, policy_from_settings
 from wayline.storage.channel_config import ChannelConfigStore
 from wayline.storage.db import Database
-from wayline.storage.workspace_models import WorkspaceSettingsRow
+from wayline.storage.workspace_settings import stored_sending
 
 _KINDS: dict[type, ChannelKind] = {
     SmtpSettings: ChannelKind.EMAIL,
     WhatsAppSettings: ChannelKind.WHATSAPP,
     TwilioSettings: ChannelKind.SMS,
 }
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Recent(Generic[K, V]):
+    """``load(key)``, remembered for ``ttl`` seconds: settings change rarely, sends are many."""
+
+    def __init__(self, load: Callable[[K], V], ttl: float) -> None:
+        self.load = load
+        self.ttl = ttl
+        self._values: dict[K, tuple[V, float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, key: K) -> V:
+        found = self._values.get(key)
+        if found is not None and time.monotonic() - found[1] < self.ttl:
+            return found[0]
+        value = self.load(key)
+        with self._lock:
+            self._values[key] = (value, time.monotonic())
+        return value
 
 
 def _utcnow() -> datetime:
@@ -83,26 +106,20 @@ class WorkspaceProviders:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.store = store
-        self.ttl = ttl
         self.clock = clock
-        self._cache: dict[tuple[str, str], tuple[ConfiguredChannel | None, float]] = {}
-        self._lock = threading.Lock()
+        self._recent: _Recent[tuple[str, str], ConfiguredChannel | None] = _Recent(self._load, ttl)
 
     def __call__(self, workspace_id: str, channel: str) -> ConfiguredChannel | None:
-        key = (workspace_id, channel)
-        found = self._cache.get(key)
-        if found is not None and time.monotonic() - found[1] < self.ttl:
-            return found[0]
+        return self._recent((workspace_id, channel))
+
+    def _load(self, key: tuple[str, str]) -> ConfiguredChannel | None:
         try:
-            settings = self.store.settings(workspace_id, channel)
+            settings = self.store.settings(*key)
         except WaylineError:
             # Unreadable settings (a changed secret key, a channel Wayline does not configure
             # such as ``webhook``): the message goes to the log channel, never lost.
-            settings = None
-        configured = ConfiguredChannel(settings, clock=self.clock) if settings else None
-        with self._lock:
-            self._cache[key] = (configured, time.monotonic())
-        return configured
+            return None
+        return ConfiguredChannel(settings, clock=self.clock) if settings else None
 
 
 class WorkspacePolicies:
@@ -110,21 +127,11 @@ class WorkspacePolicies:
 
     def __init__(self, db: Database, *, ttl: float = 30.0) -> None:
         self.db = db
-        self.ttl = ttl
-        self._cache: dict[str, tuple[SendPolicy | None, float]] = {}
-        self._lock = threading.Lock()
+        self._recent: _Recent[str, SendPolicy | None] = _Recent(self._load, ttl)
 
     def __call__(self, workspace_id: str) -> SendPolicy | None:
-        found = self._cache.get(workspace_id)
-        if found is not None and time.monotonic() - found[1] < self.ttl:
-            return found[0]
-        with self.db.read() as conn:
-            stored = conn.scalar(
-                select(WorkspaceSettingsRow.sending).where(
-                    WorkspaceSettingsRow.workspace_id == workspace_id
-                )
-            )
-        policy = policy_from_settings(stored) if stored else None
-        with self._lock:
-            self._cache[workspace_id] = (policy, time.monotonic())
-        return policy
+        return self._recent(workspace_id)
+
+    def _load(self, workspace_id: str) -> SendPolicy | None:
+        stored = stored_sending(self.db, workspace_id)
+        return policy_from_settings(stored) if stored else None
