@@ -181,6 +181,10 @@ def _provider(request: Request, workspace_id: str, channel: str) -> Any:
     return config
 
 
+# What :func:`_ref` needs of a sent message's outbox row.
+_SENT_REF = (OutboxRow.person_id, OutboxRow.journey_id, OutboxRow.step_id, OutboxRow.payload)
+
+
 def _find_message(
     db: Database, workspace_id: str
 ) -> Callable[[ChannelKind, str], MessageRef | None]:
@@ -188,9 +192,7 @@ def _find_message(
         # The deliverer keeps the provider's id of a sent message in ``outcome``.
         with db.read() as conn:
             row = conn.execute(
-                select(
-                    OutboxRow.person_id, OutboxRow.journey_id, OutboxRow.step_id, OutboxRow.payload
-                )
+                select(*_SENT_REF)
                 .where(
                     OutboxRow.workspace_id == workspace_id,
                     OutboxRow.channel == channel.value,
@@ -218,9 +220,7 @@ def _find_customer(
             if person is None:
                 return None
             row = conn.execute(
-                select(
-                    OutboxRow.person_id, OutboxRow.journey_id, OutboxRow.step_id, OutboxRow.payload
-                )
+                select(*_SENT_REF)
                 .where(
                     OutboxRow.workspace_id == workspace_id,
                     OutboxRow.person_id == person,
