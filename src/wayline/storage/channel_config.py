@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wayline.channels.config import ProviderSettings, parse_settings
 from wayline.storage.db import Database
@@ -42,23 +41,16 @@ class ChannelConfigStore:
     def put(self, workspace_id: str, channel: str, raw: Mapping[str, Any]) -> ProviderSettings:
         """Validate and store (replacing what was there); the parsed settings."""
         parsed = parse_settings(channel, raw)
-        values = {
-            "workspace_id": workspace_id,
-            "channel": channel,
-            "config_encrypted": self.box.seal(dict(raw)),
-            "updated_at": self.db.clock(),
-        }
-        insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
-        stmt = insert(ChannelSettingRow).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "channel"],
-            set_={
-                "config_encrypted": stmt.excluded.config_encrypted,
-                "updated_at": stmt.excluded.updated_at,
+        self.db.upsert(
+            ChannelSettingRow,
+            {
+                "workspace_id": workspace_id,
+                "channel": channel,
+                "config_encrypted": self.box.seal(dict(raw)),
+                "updated_at": self.db.clock(),
             },
+            ["workspace_id", "channel"],
         )
-        with self.db.write() as conn:
-            conn.execute(stmt)
         return parsed
 
     def remove(self, workspace_id: str, channel: str) -> None:

@@ -216,6 +216,16 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def upsert(self, table: Any, values: Mapping[str, Any], keys: Sequence[str]) -> None:
+        """Insert ``values`` into ``table``, or update the row with the same ``keys``."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(table).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={k: v for k, v in values.items() if k not in keys}
+        )
+        with self.write() as conn:
+            conn.execute(stmt)
+
     # -- workspaces and keys ----------------------------------------------------------------
 
     def ensure_default_workspace(self) -> tuple[str, str, bool]:

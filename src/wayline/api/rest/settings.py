@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from wayline.api.rest.deps import Workspace
 from wayline.channels.config import SECRET_FIELDS, masked
@@ -151,24 +150,13 @@ def send_policy(sending: SendingSettings) -> SendPolicy:
     return policy_from_settings(sending.model_dump(mode="json"))
 
 
-def _upsert(db: Database, table: Any, values: dict[str, Any], keys: list[str]) -> None:
-    dialect = postgresql if db.dialect == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
-    )
-    with db.write() as conn:
-        conn.execute(stmt)
-
-
 def load_sending(db: Database, workspace_id: str) -> SendingSettings:
     stored = stored_sending(db, workspace_id)
     return SendingSettings.model_validate(stored) if stored else SendingSettings()
 
 
 def save_sending(db: Database, workspace_id: str, sending: SendingSettings) -> SendingSettings:
-    _upsert(
-        db,
+    db.upsert(
         WorkspaceSettingsRow,
         {
             "workspace_id": workspace_id,
