@@ -16,11 +16,8 @@ send's attempt log only has to live as long as the send.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
 
 import httpx
 
@@ -31,6 +28,7 @@ from wayline.channels.sms import SmsChannel, TwilioSettings
 from wayline.channels.whatsapp import WhatsAppChannel, WhatsAppSettings
 from wayline.errors import WaylineError
 from wayline.journeys.policies import SendPolicy, policy_from_settings
+from wayline.journeys.runtime.recent import Recent
 from wayline.storage.channel_config import ChannelConfigStore
 from wayline.storage.db import Database
 from wayline.storage.workspace_settings import stored_sending
@@ -40,29 +38,6 @@ _KINDS: dict[type, ChannelKind] = {
     WhatsAppSettings: ChannelKind.WHATSAPP,
     TwilioSettings: ChannelKind.SMS,
 }
-
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class _Recent(Generic[K, V]):
-    """``load(key)``, remembered for ``ttl`` seconds: settings change rarely, sends are many."""
-
-    def __init__(self, load: Callable[[K], V], ttl: float) -> None:
-        self.load = load
-        self.ttl = ttl
-        self._values: dict[K, tuple[V, float]] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, key: K) -> V:
-        found = self._values.get(key)
-        if found is not None and time.monotonic() - found[1] < self.ttl:
-            return found[0]
-        value = self.load(key)
-        with self._lock:
-            self._values[key] = (value, time.monotonic())
-        return value
 
 
 def _utcnow() -> datetime:
@@ -107,7 +82,7 @@ class WorkspaceProviders:
     ) -> None:
         self.store = store
         self.clock = clock
-        self._recent: _Recent[tuple[str, str], ConfiguredChannel | None] = _Recent(self._load, ttl)
+        self._recent: Recent[tuple[str, str], ConfiguredChannel | None] = Recent(self._load, ttl)
 
     def __call__(self, workspace_id: str, channel: str) -> ConfiguredChannel | None:
         return self._recent((workspace_id, channel))
@@ -127,7 +102,7 @@ class WorkspacePolicies:
 
     def __init__(self, db: Database, *, ttl: float = 30.0) -> None:
         self.db = db
-        self._recent: _Recent[str, SendPolicy | None] = _Recent(self._load, ttl)
+        self._recent: Recent[str, SendPolicy | None] = Recent(self._load, ttl)
 
     def __call__(self, workspace_id: str) -> SendPolicy | None:
         return self._recent(workspace_id)

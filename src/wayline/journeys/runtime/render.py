@@ -10,8 +10,6 @@ templates per process for a short while. A template that is missing or fails to 
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -22,6 +20,7 @@ from wayline.channels.templates.library import TemplateLibrary
 from wayline.channels.templates.render import Template
 from wayline.channels.tracking import LinkSigner, MessageRef
 from wayline.journeys.runtime.deliver import Profile
+from wayline.journeys.runtime.recent import Recent
 
 
 class TemplateRenderer:
@@ -49,20 +48,13 @@ class TemplateRenderer:
         self.signer = signer
         self.store = dict(store or {})
         self.track = track
-        self.cache_seconds = cache_seconds
-        self._templates: dict[tuple[str, str], tuple[Template, float]] = {}
-        self._lock = threading.Lock()
+        self._templates: Recent[tuple[str, str], Template] = Recent(self._load, cache_seconds)
 
-    def _template(self, workspace_id: str, name: str) -> Template:
-        key = (workspace_id, name)
-        found = self._templates.get(key)
-        if found is None or time.monotonic() - found[1] > self.cache_seconds:
-            lib = self._library
-            library = lib if isinstance(lib, TemplateLibrary) else lib(workspace_id)
-            found = (library.get(name), time.monotonic())
-            with self._lock:
-                self._templates[key] = found
-        return found[0]
+    def _load(self, key: tuple[str, str]) -> Template:
+        workspace_id, name = key
+        lib = self._library
+        library = lib if isinstance(lib, TemplateLibrary) else lib(workspace_id)
+        return library.get(name)
 
     def render(
         self,
@@ -73,7 +65,7 @@ class TemplateRenderer:
         to: str,
         now: datetime,
     ) -> OutboundMessage:
-        template = self._template(workspace_id, str(send["template"]))
+        template = self._templates((workspace_id, str(send["template"])))
         trigger = send.get("trigger") or {}
         ref = MessageRef(
             message_id=str(send["message_id"]),
