@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from html import escape
 from typing import Any
 
 import anyio
@@ -54,6 +53,7 @@ from wayline.storage.journey_models import OutboxRow
 from wayline.storage.models import CustomerProfile
 from wayline.storage.secretbox import SecretBox, tracking_secret
 from wayline.storage.workspace_models import UsedTokenRow
+from wayline.web.render import page
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,16 +89,21 @@ def _record(db: Database, workspace_id: str, messages: list[dict[str, Any]], at:
     return db.accept(workspace_id, messages, at) if messages else 0
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    html = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title>"
-        '<link rel="stylesheet" href="/static/wayline.css"></head>'
-        f'<body><main><section class="card auth"><h1>{escape(title)}</h1>{body}</section>'
-        "</main></body></html>"
+def _page(
+    request: Request, title: str, text: str, status: int = 200, *, unsubscribe_button: bool = False
+) -> HTMLResponse:
+    """A short page for the customer, in the dashboard's look (no session: no navigation)."""
+    response = page(
+        request,
+        "notice.html",
+        None,
+        title=title,
+        text=text,
+        unsubscribe_button=unsubscribe_button,
+        status_code=status,
     )
-    return HTMLResponse(html, status, headers=NO_STORE)
+    response.headers.update(NO_STORE)
+    return response
 
 
 # -- links in messages ------------------------------------------------------------------------
@@ -125,7 +130,7 @@ async def click(token: str, request: Request) -> Response:
     try:
         action = verify_token(token, kind=CLICK, secret=tracking_secret(settings), now=now)
     except InvalidToken:
-        return _page("This link is not valid", "<p>It may be mistyped or expired.</p>", 404)
+        return _page(request, "This link is not valid", "It may be mistyped or expired.", 404)
     rows = tracked_action_events(action, at=now, received_at=None)
     await anyio.to_thread.run_sync(_record, db, action.ref.workspace_id, rows, now)
     assert action.url is not None  # verify_token guarantees an http(s) destination for clicks
@@ -140,12 +145,12 @@ async def unsubscribe_page(token: str, request: Request) -> Response:
             token, kind=UNSUBSCRIBE, secret=tracking_secret(settings), now=clock()
         )
     except InvalidToken:
-        return _page("This link is not valid", "<p>It may be mistyped or expired.</p>", 404)
-    channel = escape(action.ref.channel.value)
+        return _page(request, "This link is not valid", "It may be mistyped or expired.", 404)
     return _page(
+        request,
         "Unsubscribe",
-        f"<p>Stop receiving {channel} messages from this store?</p>"
-        f'<form method="post"><button class="primary" type="submit">Unsubscribe</button></form>',
+        f"Stop receiving {action.ref.channel.value} messages from this store?",
+        unsubscribe_button=True,
     )
 
 
@@ -160,12 +165,12 @@ async def unsubscribe(token: str, request: Request) -> Response:
             )
         )
     except TokenReplayed:
-        return _page("Already unsubscribed", "<p>This link was already used.</p>", 410)
+        return _page(request, "Already unsubscribed", "This link was already used.", 410)
     except InvalidToken:
-        return _page("This link is not valid", "<p>It may be mistyped or expired.</p>", 404)
+        return _page(request, "This link is not valid", "It may be mistyped or expired.", 404)
     rows = tracked_action_events(action, at=now, received_at=None)
     await anyio.to_thread.run_sync(_record, db, action.ref.workspace_id, rows, now)
-    return _page("You are unsubscribed", "<p>You will not receive these messages any more.</p>")
+    return _page(request, "You are unsubscribed", "You will not receive these messages any more.")
 
 
 # -- provider webhooks ------------------------------------------------------------------------
