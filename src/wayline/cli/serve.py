@@ -57,13 +57,13 @@ def _show_new_key(title: str, workspace_id: str, key: str) -> None:
 # events is what clients wait for; analytics may lag a burst by seconds and catch up after it.
 # At 10 the mover still gets about a tenth of a busy core, so under sustained load it keeps
 # moving, only slower; on an idle machine niceness changes nothing.
-_MOVER_NICENESS = 10
+_BACKGROUND_NICENESS = 10
 
 
 def _in_background(target: Callable[[threading.Event], None], stop: threading.Event) -> None:
     """Run ``target`` in this thread at a lower CPU priority (Linux: niceness is per thread)."""
     with suppress(OSError, AttributeError):  # not Linux, or not allowed: run at normal priority
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _MOVER_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _BACKGROUND_NICENESS)
     target(stop)
 
 
@@ -85,8 +85,16 @@ def serve(
             help="Run the journey runtime here (off when `wayline worker` processes run it)."
         ),
     ] = True,
+    prewarm: Annotated[
+        bool,
+        typer.Option(
+            help="Compute each workspace's default dashboard pages ahead of the first visit "
+            "(and again every few minutes when new events arrived)."
+        ),
+    ] = True,
 ) -> None:
-    """Run the tracking API, the mover that feeds analytics and the journey runtime."""
+    """Run the tracking API, the mover that feeds analytics, the journey runtime and the
+    dashboard's prewarmer."""
     settings = Settings()
     db = Database.open(settings)  # migrates before any worker starts
     workspace_id, key, created = db.ensure_default_workspace()
@@ -113,6 +121,17 @@ def serve(
             target=_in_background, args=(runner.run_forever, stop), name="wayline-mover"
         )
         mover_thread.start()
+    prewarm_thread = None
+    if prewarm:
+        from wayline.web.prewarm import Prewarmer
+
+        prewarm_thread = threading.Thread(
+            target=_in_background,
+            args=(Prewarmer(db, settings).run_forever, stop),
+            name="wayline-prewarm",
+            daemon=True,  # a pass may take a minute; stopping must not wait for it
+        )
+        prewarm_thread.start()
     journeys_thread = None
     if journeys:
         from wayline.cli.worker import build_runtime

@@ -19,9 +19,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup, escape
 
-from wayline.analytics.funnels import FunnelStepResult
-from wayline.analytics.paths import PathsResult
-from wayline.analytics.retention import RetentionResult
+from wayline.analytics.funnels import FunnelQuery, FunnelStepResult
+from wayline.analytics.paths import PathsQuery, PathsResult
+from wayline.analytics.retention import RetentionQuery, RetentionResult
 from wayline.api.rest.analytics import (
     funnel_query,
     paths_query,
@@ -199,6 +199,92 @@ def heat(rate: float | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Forms: what each page shows when a field is left empty, and the query a filled form asks for.
+# The defaults are also what :mod:`wayline.web.prewarm` computes ahead of the first visit.
+
+FUNNEL_FORM = {
+    "steps": DEFAULT_FUNNEL,
+    "window": "14d",
+    "order": "ordered",
+    "breakdown": "",
+    "since": "",
+    "until": "",
+    "by": "customer",
+}
+PATHS_FORM = {
+    "from": "",
+    "to": "",
+    "steps": "5",
+    "by": "customer",
+    "exclude": "",
+    "since": "",
+    "until": "",
+}
+RETENTION_FORM = {
+    "period": "month",
+    "cohort": "first_purchase",
+    "periods": "12",
+    "since": "",
+    "until": "",
+}
+
+
+def _filled(defaults: dict[str, str], given: dict[str, str | None]) -> dict[str, str]:
+    return {name: given.get(name) or default for name, default in defaults.items()}
+
+
+def funnel_form_query(workspace_id: str, form: dict[str, str]) -> FunnelQuery:
+    return funnel_query(
+        workspace_id,
+        steps=form["steps"],
+        window=form["window"],
+        order=form["order"],
+        breakdown=form["breakdown"],
+        since=form["since"],
+        until=form["until"],
+        by=form["by"],
+    )
+
+
+def paths_form_query(workspace_id: str, form: dict[str, str]) -> PathsQuery:
+    try:
+        n_steps = int(form["steps"])
+    except ValueError:
+        raise InputError("steps is a whole number (2 to 10)", field="steps") from None
+    if not 2 <= n_steps <= 10:
+        raise InputError("steps is a whole number (2 to 10)", field="steps")
+    return paths_query(
+        workspace_id,
+        start=form["from"],
+        end=form["to"],
+        steps=n_steps,
+        by=form["by"],
+        exclude=[x.strip() for x in form["exclude"].split(",") if x.strip()],
+        since=form["since"],
+        until=form["until"],
+    )
+
+
+def retention_form_query(workspace_id: str, form: dict[str, str]) -> RetentionQuery:
+    if form["period"] not in ("day", "week", "month"):
+        raise InputError("period is day, week or month", field="period")
+    if form["cohort"] not in ("first_purchase", "first_seen"):
+        raise InputError("cohort is first_purchase or first_seen", field="cohort")
+    try:
+        n_periods = int(form["periods"])
+    except ValueError:
+        raise InputError("periods is a whole number", field="periods") from None
+    return retention_query(
+        workspace_id,
+        period=form["period"],
+        cohort=form["cohort"],
+        periods=n_periods,
+        since=form["since"],
+        until=form["until"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Pages
 
 
@@ -214,30 +300,20 @@ def funnels_page(
     until: Opt = None,
     by: Opt = None,
 ) -> Response:
-    form = {
-        "steps": steps or DEFAULT_FUNNEL,
-        "window": window or "14d",
-        "order": order or "ordered",
-        "breakdown": breakdown or "",
-        "since": since or "",
-        "until": until or "",
-        "by": by or "customer",
+    given = {
+        "steps": steps,
+        "window": window,
+        "order": order,
+        "breakdown": breakdown,
+        "since": since,
+        "until": until,
+        "by": by,
     }
-    query, error = _run(
-        lambda: funnel_query(
-            session.workspace_id,
-            steps=form["steps"],
-            window=form["window"],
-            order=form["order"],
-            breakdown=form["breakdown"],
-            since=form["since"],
-            until=form["until"],
-            by=form["by"],
-        )
-    )
+    form = _filled(FUNNEL_FORM, given)
+    query, error = _run(lambda: funnel_form_query(session.workspace_id, form))
     context: dict[str, Any] = {"form": form, "error": error, "result": None}
     if query is not None:
-        cached = run_funnel_cached(request, query)
+        cached = run_funnel_cached(request.app.state, query)
         result = cached.value
         context.update(
             result=result,
@@ -270,38 +346,20 @@ def paths_page(
     since: Opt = None,
     until: Opt = None,
 ) -> Response:
-    form = {
-        "from": start or "",
-        "to": end or "",
-        "steps": steps or "5",
-        "by": by or "customer",
-        "exclude": exclude or "",
-        "since": since or "",
-        "until": until or "",
+    given = {
+        "from": start,
+        "to": end,
+        "steps": steps,
+        "by": by,
+        "exclude": exclude,
+        "since": since,
+        "until": until,
     }
-
-    def build() -> Any:
-        try:
-            n_steps = int(form["steps"])
-        except ValueError:
-            raise InputError("steps is a whole number (2 to 10)", field="steps") from None
-        if not 2 <= n_steps <= 10:
-            raise InputError("steps is a whole number (2 to 10)", field="steps")
-        return paths_query(
-            session.workspace_id,
-            start=form["from"],
-            end=form["to"],
-            steps=n_steps,
-            by=form["by"],
-            exclude=[x.strip() for x in form["exclude"].split(",") if x.strip()],
-            since=form["since"],
-            until=form["until"],
-        )
-
-    query, error = _run(build)
+    form = _filled(PATHS_FORM, given)
+    query, error = _run(lambda: paths_form_query(session.workspace_id, form))
     context: dict[str, Any] = {"form": form, "error": error, "result": None}
     if query is not None:
-        cached = run_paths_cached(request, query)
+        cached = run_paths_cached(request.app.state, query)
         context.update(result=cached.value, chart=sankey_svg(cached.value), **_when(cached))
     return page(
         request,
@@ -325,36 +383,12 @@ def retention_page(
     since: Opt = None,
     until: Opt = None,
 ) -> Response:
-    form = {
-        "period": period or "month",
-        "cohort": cohort or "first_purchase",
-        "periods": periods or "12",
-        "since": since or "",
-        "until": until or "",
-    }
-
-    def build() -> Any:
-        if form["period"] not in ("day", "week", "month"):
-            raise InputError("period is day, week or month", field="period")
-        if form["cohort"] not in ("first_purchase", "first_seen"):
-            raise InputError("cohort is first_purchase or first_seen", field="cohort")
-        try:
-            n_periods = int(form["periods"])
-        except ValueError:
-            raise InputError("periods is a whole number", field="periods") from None
-        return retention_query(
-            session.workspace_id,
-            period=form["period"],
-            cohort=form["cohort"],
-            periods=n_periods,
-            since=form["since"],
-            until=form["until"],
-        )
-
-    query, error = _run(build)
+    given = {"period": period, "cohort": cohort, "periods": periods, "since": since, "until": until}
+    form = _filled(RETENTION_FORM, given)
+    query, error = _run(lambda: retention_form_query(session.workspace_id, form))
     context: dict[str, Any] = {"form": form, "error": error, "result": None}
     if query is not None:
-        cached = run_retention_cached(request, query)
+        cached = run_retention_cached(request.app.state, query)
         result: RetentionResult = cached.value
         width = max((len(c.retained) for c in result.cohorts), default=0)
         context.update(

@@ -119,9 +119,16 @@ class ResultCache:
         if not enabled:
             return Cached(compute(), self.clock(), "off")
         entry = self._lookup(key)
+        if entry is not None and not self._fresh(entry, fingerprint):
+            # Another process (a worker, ``wayline serve``'s prewarmer) may have stored a newer
+            # result since this one was read.
+            newer = self._read_file(key)
+            if newer is not None and newer.computed_at > entry.computed_at:
+                with self._lock:
+                    self._entries[key] = newer
+                entry = newer
         if entry is not None:
-            fresh = entry.fingerprint == fingerprint and self.clock() - entry.computed_at < self.ttl
-            if fresh:
+            if self._fresh(entry, fingerprint):
                 return Cached(entry.value, entry.computed_at, "hit")
             # A result of the empty store ("-": no file yet) is cheap to replace and would only
             # hide the first import: recompute it now.
@@ -131,11 +138,7 @@ class ResultCache:
         with self._key_lock(key):
             # Another request may have computed it while this one waited for the lock.
             entry = self._lookup(key)
-            if (
-                entry is not None
-                and entry.fingerprint == fingerprint
-                and self.clock() - entry.computed_at < self.ttl
-            ):
+            if entry is not None and self._fresh(entry, fingerprint):
                 return Cached(entry.value, entry.computed_at, "hit")
             value = compute()
             now = self._store(key, fingerprint, value)
@@ -155,6 +158,9 @@ class ResultCache:
             time.sleep(0.01)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _fresh(self, entry: _Entry, fingerprint: str) -> bool:
+        return entry.fingerprint == fingerprint and self.clock() - entry.computed_at < self.ttl
 
     def _key_lock(self, key: Hashable) -> threading.Lock:
         with self._lock:
@@ -262,13 +268,14 @@ def run_on_store(settings: Settings, compute: Callable[[Backend], T]) -> T:
 
 def cached_result(
     state: Any,
-    settings: Settings,
     key: Hashable,
     compute: Callable[[Backend], T],
     *,
     enabled: bool = True,
 ) -> Cached[T]:
-    """``compute``'s result for ``key`` from the app's cache (see the module docstring)."""
+    """``compute``'s result for ``key`` from the cache of the app whose ``state`` is given (it
+    holds the app's settings; see the module docstring)."""
+    settings: Settings = state.settings
     cache = cache_of(state, settings)
     return cache.get(
         key, store_fingerprint(settings), lambda: run_on_store(settings, compute), enabled=enabled

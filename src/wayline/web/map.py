@@ -48,7 +48,8 @@ def _options(**given: str | None) -> dict[str, str]:
     return {k: v.strip() for k, v in given.items() if v is not None and v.strip()}
 
 
-def _query(workspace_id: str, options: dict[str, str]) -> MapQuery:
+def page_query(workspace_id: str, options: dict[str, str]) -> MapQuery:
+    """The map the page shows for these options (none: the default view)."""
     return map_query(workspace_id, now=datetime.now(UTC), **options)  # type: ignore[arg-type]
 
 
@@ -116,7 +117,7 @@ def map_page(
         values=values,
     )
     try:
-        q = _query(session.workspace_id, options)
+        q = page_query(session.workspace_id, options)
     except InputError as exc:
         return page(
             request,
@@ -130,7 +131,7 @@ def map_page(
             download_query="",
             status_code=400,
         )
-    cached = journey_map_cached(request, q)
+    cached = journey_map_cached(request.app.state, q)
     m = cached.value
     return page(
         request,
@@ -174,8 +175,8 @@ def map_download(
     )
     if kind not in ("html", "png", "pdf", "csv", "json"):
         raise NotFound(f"no download of the map as {kind!r}; use html, png, pdf, csv or json")
-    q = _query(session.workspace_id, options)
-    return download(journey_map_cached(request, q).value, kind)
+    q = page_query(session.workspace_id, options)
+    return download(journey_map_cached(request.app.state, q).value, kind)
 
 
 @router.post("/map/solutions/{solution_id}/journey")

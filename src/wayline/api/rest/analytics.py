@@ -39,7 +39,6 @@ from wayline.analytics.paths import validate as validate_paths
 from wayline.analytics.retention import RetentionQuery, RetentionResult, retention
 from wayline.analytics.retention import validate as validate_retention
 from wayline.api.rest.deps import Page, Paging, Workspace
-from wayline.config import Settings
 from wayline.errors import InputError
 from wayline.web.cache import Cached, cached_result
 
@@ -247,26 +246,18 @@ def _named(validate: Callable[[Q], Q], query: Q) -> Q:
 # Running through the cache (shared with the dashboard)
 
 
-def _state_settings(request: Request) -> tuple[Any, Settings]:
-    settings: Settings = request.app.state.settings
-    return request.app.state, settings
+def run_funnel_cached(state: Any, query: FunnelQuery) -> Cached[FunnelResult]:
+    """The funnel from the cache of the app whose ``state`` (with its settings) is given."""
+    return cached_result(state, ("funnel", query), lambda b: run_funnel(b, query))
 
 
-def run_funnel_cached(request: Request, query: FunnelQuery) -> Cached[FunnelResult]:
-    state, settings = _state_settings(request)
-    return cached_result(state, settings, ("funnel", query), lambda b: run_funnel(b, query))
+def run_paths_cached(state: Any, query: PathsQuery) -> Cached[PathsResult]:
+    return cached_result(state, ("paths", query), lambda b: paths(b, query))
 
 
-def run_paths_cached(request: Request, query: PathsQuery) -> Cached[PathsResult]:
-    state, settings = _state_settings(request)
-    return cached_result(state, settings, ("paths", query), lambda b: paths(b, query))
-
-
-def run_retention_cached(request: Request, query: RetentionQuery) -> Cached[RetentionResult]:
-    state, settings = _state_settings(request)
+def run_retention_cached(state: Any, query: RetentionQuery) -> Cached[RetentionResult]:
     return cached_result(
         state,
-        settings,
         ("retention", query),
         lambda b: retention(b, query, now=datetime.now(UTC)),
     )
@@ -439,7 +430,7 @@ def get_funnel(
         until=until,
         by=by,
     )
-    return FunnelOut.model_validate(run_funnel_cached(request, query).value.to_dict())
+    return FunnelOut.model_validate(run_funnel_cached(request.app.state, query).value.to_dict())
 
 
 @router.get(
@@ -480,10 +471,8 @@ def get_funnel_dropoffs(
         raise InputError(f"the funnel has {len(query.steps)} steps", field="step")
     if value is not None and query.breakdown is None:
         raise InputError("value needs a breakdown", field="value")
-    state, settings = _state_settings(request)
     ids = cached_result(
-        state,
-        settings,
+        request.app.state,
         ("dropoffs", query, step, value),
         lambda b: sorted(dropped_persons(b, query, step, value=value, any_value=value is None)),
     ).value
@@ -536,7 +525,7 @@ def get_paths(
         until=until,
         where=where,
     )
-    return PathsOut.model_validate(run_paths_cached(request, query).value.to_dict())
+    return PathsOut.model_validate(run_paths_cached(request.app.state, query).value.to_dict())
 
 
 @router.get("/retention", response_model=RetentionOut, summary="Retention by cohort")
@@ -569,7 +558,8 @@ def get_retention(
         until=until,
         where=where,
     )
-    return RetentionOut.model_validate(run_retention_cached(request, query).value.to_dict())
+    result = run_retention_cached(request.app.state, query).value
+    return RetentionOut.model_validate(result.to_dict())
 
 
 @router.get("/lifecycle", response_model=LifecycleOut, summary="Customer lifecycle per period")
@@ -597,10 +587,8 @@ def get_lifecycle(
             filters=_filters(where),
         ),
     )
-    state, settings = _state_settings(request)
     result: LifecycleResult = cached_result(
-        state,
-        settings,
+        request.app.state,
         ("lifecycle", query),
         lambda b: lifecycle(b, query, now=datetime.now(UTC)),
     ).value

@@ -178,10 +178,11 @@ def _mapping_version(settings: Settings) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def journey_map_cached(request: Request, q: MapQuery) -> Cached[JourneyMap]:
-    settings: Settings = request.app.state.settings
+def journey_map_cached(state: Any, q: MapQuery) -> Cached[JourneyMap]:
+    """The map from the cache of the app whose ``state`` (with its settings) is given."""
+    settings: Settings = state.settings
     key = ("journey-map", q, _mapping_version(settings))
-    return cached_result(request.app.state, settings, key, lambda b: compute_map(b, q, settings))
+    return cached_result(state, key, lambda b: compute_map(b, q, settings))
 
 
 def render_map(journey_map: JourneyMap, fmt: str) -> bytes:
@@ -439,7 +440,7 @@ def get_journey_map(
         pain_points=pain_points,
         now=datetime.now(UTC),
     )
-    journey_map = journey_map_cached(request, q).value
+    journey_map = journey_map_cached(request.app.state, q).value
     if format != "json":
         return download(journey_map, format)
     return JourneyMapOut.model_validate(to_json(journey_map))

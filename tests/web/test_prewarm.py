@@ -1,0 +1,77 @@
+"""The prewarmer: every workspace's default pages computed into the persisted cache before the
+first visit, so a worker serves them without computing; an import into an empty store is
+picked up at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboard_fixtures import Site
+from wayline.events.simulator import SimulatedStore, StoreConfig, load_store, simulate_store
+from wayline.storage.eventstore import EventStore
+from wayline.web import cache
+from wayline.web.prewarm import Prewarmer, default_views
+
+PAGES = ("/map", "/funnels", "/paths", "/retention")
+
+
+@pytest.fixture(scope="module")
+def sample() -> SimulatedStore:
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    return simulate_store(StoreConfig(seed=11, customers=300, start=start, days=45))
+
+
+def load(site: Site, sample: SimulatedStore) -> None:
+    with EventStore(site.settings.resolved_analytics_path) as store:
+        load_store(store, sample)
+
+
+def test_default_pages_are_served_from_the_prewarmed_cache(
+    site: Site, sample: SimulatedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(site, sample)
+    warmer = Prewarmer(site.db, site.settings)
+    per_workspace = len(default_views(site.a.workspace_id))
+    assert warmer.warm() == per_workspace * len(site.tenants)
+    assert warmer.warm() == 0  # nothing changed: every view is fresh
+
+    def no_computing(*_: object) -> None:
+        raise AssertionError("a prewarmed page was computed again")
+
+    monkeypatch.setattr(cache, "run_on_store", no_computing)
+    for tenant in site.tenants:
+        browser = site.browser(tenant)
+        for page in PAGES:
+            r = browser.get(page)
+            assert r.status_code == 200, (page, r.text[:300])
+    # The first workspace has the events: its map is drawn, not the empty-store notice.
+    assert "No events yet" not in site.browser().get("/map").text
+
+
+def test_an_import_into_an_empty_store_is_warmed_at_once(
+    site: Site, sample: SimulatedStore
+) -> None:
+    warmer = Prewarmer(site.db, site.settings, interval=3600)
+    stop = threading.Event()
+    thread = threading.Thread(target=warmer.run_forever, args=(stop,), kwargs={"poll": 0.05})
+    thread.start()
+    try:
+        views = len(default_views(site.a.workspace_id)) * len(site.tenants)
+        deadline = time.monotonic() + 30
+        while warmer.computed < views and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert warmer.computed == views  # the empty store's (empty) views
+        load(site, sample)
+        deadline = time.monotonic() + 60
+        while warmer.computed < 2 * views and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert warmer.computed == 2 * views  # recomputed once the events landed, not later
+    finally:
+        stop.set()
+        thread.join()
+    r = site.browser().get("/funnels")
+    assert r.status_code == 200 and "Product Viewed" in r.text
