@@ -89,6 +89,9 @@ class Built:
     #: What can be wrong with a row, in the order the checks are tried.
     checks: list[Check]
     duplicates: DuplicatePolicy = "refuse"
+    #: Every staged row becomes exactly one event row (no filter, no fan-out): the rows read are
+    #: then the rows produced, and the runner need not read the file again to count them.
+    one_event_per_row: bool = False
 
 
 @dataclass

@@ -121,6 +121,13 @@ def _json_syntax_error(path: Path) -> InputError | None:
     return None
 
 
+def _read_error(plan: Plan, path: Path, exc: duckdb.Error) -> InputError:
+    """A file DuckDB's reader refused, named precisely (for JSON Lines, by a line-by-line pass)."""
+    if plan.format in ("jsonl", "ga4") and (found := _json_syntax_error(path)):
+        return found
+    return _reader_error(exc, path)
+
+
 def _locate(con: Any, plan: Plan, checks: list[Check], path: Path) -> InputError | None:
     """The first bad row of the staged file, by the plan's checks (None when all pass)."""
     if not checks:
@@ -148,10 +155,24 @@ def _locate(con: Any, plan: Plan, checks: list[Check], path: Path) -> InputError
     return InputError(message, source=path.name, row=row, field=check.field)
 
 
+def _is_reader_error(exc: duckdb.Error) -> bool:
+    """Whether DuckDB's CSV reader refused the file (a plan reading straight from the file
+    meets those while loading or locating, not while staging)."""
+    return "CSV Error on Line" in str(exc)
+
+
 def _load_error(
     con: Any, plan: Plan, checks: list[Check], path: Path, exc: duckdb.Error
 ) -> InputError:
-    located = _locate(con, plan, checks, path)
+    if _is_reader_error(exc):
+        return _reader_error(exc, path)
+    try:
+        located = _locate(con, plan, checks, path)
+    except duckdb.Error as locating:
+        # The checks read the whole file: a malformed row after the first bad value.
+        if _is_reader_error(locating):
+            return _reader_error(locating, path)
+        raise
     if located is not None:
         return located
     # Nothing a check knows about: report DuckDB's own words, still naming the file.
@@ -184,9 +205,7 @@ def run_plan(
                 with _polling(con, label, progress):
                     con.execute(sql)
             except duckdb.Error as exc:
-                if plan.format in ("jsonl", "ga4") and (found := _json_syntax_error(path)):
-                    raise found from None
-                raise _reader_error(exc, path) from None
+                raise _read_error(plan, path, exc) from None
         return _load(store, plan, path, workspace_id, dry_run, progress, started)
     finally:
         for table in plan.temp_tables:
@@ -203,10 +222,15 @@ def _load(
     started: float,
 ) -> ImportResult:
     con = store.con
-    built = plan.build(con)
+    try:
+        built = plan.build(con)
+    except duckdb.Error as exc:  # the sample a plan looks at may already hold a bad row
+        raise _read_error(plan, path, exc) from None
     events_sql, checks = built.events_sql, built.checks
-    counted = con.execute(f"SELECT count(*) FROM {plan.source}").fetchone()
-    rows_read = int(counted[0]) if counted else 0
+    rows_read: int | None = None
+    if not built.one_event_per_row:
+        counted = con.execute(f"SELECT count(*) FROM {plan.source}").fetchone()
+        rows_read = int(counted[0]) if counted else 0
     if built.duplicates == "refuse" and plan.id_prefix:
         seen = con.execute(
             "SELECT count(*) FROM (SELECT 1 FROM events WHERE workspace_id = ? "
@@ -228,6 +252,8 @@ def _load(
                     con.execute(f"CREATE OR REPLACE TEMP TABLE _wl_new AS {events_sql}")
                     produced = con.execute("SELECT count(*) FROM _wl_new").fetchone()
                     total = int(produced[0]) if produced else 0
+                    if rows_read is None:
+                        rows_read = total
                     con.execute(
                         "DELETE FROM _wl_new WHERE message_id IN (SELECT message_id FROM events "
                         "WHERE workspace_id = ?) OR rowid NOT IN "
@@ -237,8 +263,10 @@ def _load(
                     con.execute("INSERT INTO events SELECT * FROM _wl_new")
                     mine = "_wl_new"
                 else:
-                    con.execute(f"INSERT INTO events {events_sql}")
+                    inserted = con.execute(f"INSERT INTO events {events_sql}").fetchone()
                     total = None
+                    if rows_read is None:
+                        rows_read = int(inserted[0]) if inserted else 0
                     # The file's ids were checked absent above: the rows with them are this load.
                     mine = (
                         f"events WHERE workspace_id = {lit(workspace_id)} "
@@ -274,6 +302,7 @@ def _load(
     finally:
         con.execute("DROP TABLE IF EXISTS _wl_new")
     loaded = int(stats[0])
+    assert rows_read is not None  # counted up front, or set by the load
     return ImportResult(
         file=path.name,
         format=plan.format,
