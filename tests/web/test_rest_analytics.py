@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from dashboard_fixtures import Site
 from wayline.analytics.backend import DuckDBBackend
+from wayline.analytics.customer_value import OrdersQuery, repeat_purchase, rfm
 from wayline.analytics.funnels import FunnelQuery, dropped_persons, parse_steps, run_funnel
 from wayline.analytics.lifecycle import LifecycleQuery, lifecycle
 from wayline.analytics.retention import RetentionQuery, retention
@@ -200,6 +201,38 @@ def test_a_workspace_without_events_gets_empty_results(site: Site, sample: Simul
     assert c.get("/api/v1/journey-map", headers=site.a.headers).json()["views"]
 
 
+def test_customer_value_equals_the_core(site: Site, sample: SimulatedStore) -> None:
+    load(site, sample)
+    c, h = site.client, site.a.headers
+    until = datetime.fromisoformat(UNTIL).replace(tzinfo=UTC)
+    with core(site) as store:
+        b = DuckDBBackend(store.con)
+        want_repeat = repeat_purchase(b, OrdersQuery(until=until)).to_dict()
+        want = rfm(b, OrdersQuery(until=until), now=datetime.now(UTC)).to_dict()
+
+    got = c.get("/api/v1/customer-value", params={"until": UNTIL, "customers": 5}, headers=h)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["repeat_purchase"] == want_repeat and want_repeat["repeat_customers"] > 0
+    assert body["rfm"]["segments"] == want["segments"] and len(want["segments"]) > 2
+    by_revenue = sorted(want["customers"], key=lambda x: (-float(x["monetary"]), x["person_id"]))
+    assert body["rfm"]["customers"] == by_revenue[:5]
+
+    # One segment's top customers, all of them when fewer than asked.
+    name, size = want["segments"][-1]["name"], want["segments"][-1]["customers"]
+    one = c.get(
+        "/api/v1/customer-value",
+        params={"until": UNTIL, "customers": 1000, "segment": name},
+        headers=h,
+    ).json()
+    assert len(one["rfm"]["customers"]) == size
+    assert {x["segment"] for x in one["rfm"]["customers"]} == {name}
+    # No list unless asked; no orders, no customers.
+    assert c.get("/api/v1/customer-value", headers=h).json()["rfm"]["customers"] == []
+    empty = c.get("/api/v1/customer-value", headers=site.b.headers).json()
+    assert empty["repeat_purchase"]["customers"] == 0 and empty["rfm"]["segments"] == []
+
+
 BAD_PARAMETERS: list[tuple[str, dict[str, Any], int, str]] = [
     ("/api/v1/funnels", {}, 422, "steps"),
     ("/api/v1/funnels", {"steps": "a,b", "order": "sideways"}, 422, "order"),
@@ -226,6 +259,9 @@ BAD_PARAMETERS: list[tuple[str, dict[str, Any], int, str]] = [
     ("/api/v1/journey-map", {"since": "2026-02-01", "until": "2026-01-01"}, 400, "until"),
     ("/api/v1/journey-map", {"values": "a,b"}, 400, "values"),
     ("/api/v1/journey-map", {"format": "gif"}, 422, "format"),
+    ("/api/v1/customer-value", {"segment": "Royalty"}, 400, "segment"),
+    ("/api/v1/customer-value", {"customers": 5000}, 422, "customers"),
+    ("/api/v1/customer-value", {"since": "2026-05-01", "until": "2026-01-01"}, 400, "until"),
 ]
 
 

@@ -168,6 +168,11 @@ class RfmResult:
             for name, n in sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))
         )
 
+    def top(self, n: int, segment: str | None = None) -> tuple[RfmScore, ...]:
+        """The ``n`` customers with the most revenue (ties by id), of one segment if given."""
+        chosen = (c for c in self.customers if segment is None or c.segment == segment)
+        return tuple(sorted(chosen, key=lambda c: (-c.monetary, c.person_id))[:n])
+
     def to_dict(self, *, customers: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "as_of": self.as_of.isoformat(),

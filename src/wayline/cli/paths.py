@@ -308,7 +308,7 @@ def rfm_command(
         segments.add_row(s.name, f"{s.customers:,}", _pct(s.share), f"{s.revenue:,}")
     console.print(segments)
     if customers > 0:
-        best = sorted(scores.customers, key=lambda c: (-c.monetary, c.person_id))[:customers]
+        best = scores.top(customers)
         table = Table(title="top customers by revenue")
         for col in ("customer", "R", "F", "M", "segment", "orders", "revenue", "last order"):
             table.add_column(col)

@@ -9,6 +9,8 @@
     journey_timers        due timers (one row per timer id; deleted when fired)
     journey_outbox        effects to deliver (sends, webhooks), keyed by idempotency key
     journey_step_records  the history: who, which version, which step, when, what came of it
+    journey_step_counts   the same records counted per (journey, version, kind, step, outcome,
+                          branch) — migration ``0004`` —, so per-step stats read a few rows
     journey_messages      messages the ``log`` channel kept (when no provider is configured),
                           one per idempotency key
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wayline.storage.models import Base, BigId, UTCDateTime
@@ -170,6 +172,26 @@ class StepRecordRow(Base):
     outcome: Mapped[str | None] = mapped_column(String(200))
     branch: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StepCountRow(Base):
+    """How many step records of one kind a journey version has per step, outcome and branch.
+
+    Kept in the transaction that writes the records (one upsert per batch), so it always
+    equals counting ``journey_step_records``. Absent values are stored as ``''``: a primary
+    key cannot hold NULLs, and step ids, outcomes and branch names are never empty.
+    """
+
+    __tablename__ = "journey_step_counts"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    journey_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(200), primary_key=True)
+    branch: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger())
 
 
 class MessageLogRow(Base):

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pytest
 from runtime_support import T0, Clock, add_profiles, count, logged_messages, series, track
+from sqlalchemy import func, select
 
 from wayline.journeys.runtime import JourneyRuntime
 from wayline.storage.db import Database
-from wayline.storage.journey_models import InputRow, InstanceRow, OutboxRow, StepRecordRow
+from wayline.storage.journey_models import (
+    InputRow,
+    InstanceRow,
+    OutboxRow,
+    StepCountRow,
+    StepRecordRow,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -82,6 +89,7 @@ def test_the_goal_ends_the_journey_and_holds_back_the_rest(db: Database) -> None
     stats = runtime.catalog.stats("default", "series")
     assert stats.converted == 1
     assert count(db, InstanceRow, InstanceRow.status == "converted") == 1
+    assert_counts_match_records(db)
 
 
 def test_send_time_policies_skip_and_defer_with_reasons(db: Database) -> None:
@@ -102,6 +110,24 @@ def test_send_time_policies_skip_and_defer_with_reasons(db: Database) -> None:
     clock.advance(hours=10)  # 09:00 in Auckland
     runtime.drain()
     assert sorted(p for p, _ in logged_messages(db)) == ["night", "ok"]
+    assert_counts_match_records(db)
+
+
+def assert_counts_match_records(db: Database) -> None:
+    """``journey_step_counts`` holds exactly the grouped step records (the stats read it)."""
+    r, c = StepRecordRow, StepCountRow
+    with db.read() as conn:
+        grouped = conn.execute(
+            select(
+                r.journey_id, r.version, r.kind, r.step_id, r.outcome, r.branch, func.count()
+            ).group_by(r.journey_id, r.version, r.kind, r.step_id, r.outcome, r.branch)
+        ).all()
+        counted = conn.execute(
+            select(c.journey_id, c.version, c.kind, c.step_id, c.outcome, c.branch, c.n)
+        ).all()
+    assert grouped, "the scenario wrote no records"
+    expected = {(j, v, k, s or "", o or "", b or ""): n for j, v, k, s, o, b, n in grouped}
+    assert {(j, v, k, s, o, b): n for j, v, k, s, o, b, n in counted} == expected
 
 
 def test_frequency_cap_counts_sends_across_journeys(db: Database) -> None:

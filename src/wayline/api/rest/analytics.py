@@ -1,9 +1,11 @@
-"""``/api/v1/funnels``, ``/funnels/dropoffs``, ``/paths``, ``/retention``, ``/lifecycle``: the
-analytics of :mod:`wayline.analytics` over HTTP, for the caller's workspace.
+"""``/api/v1/funnels``, ``/funnels/dropoffs``, ``/paths``, ``/retention``, ``/lifecycle``,
+``/customer-value``: the analytics of :mod:`wayline.analytics` over HTTP, for the caller's
+workspace.
 
 Each route parses its query string into the same query object as the CLI command
-(``wayline funnel``, ``paths``, ``retention``, ``lifecycle``) and answers the same JSON as the
-command's ``--json``. Results come through the analytics cache (:mod:`wayline.web.cache`): a
+(``wayline funnel``, ``paths``, ``retention``, ``lifecycle``, ``rfm``) and answers the same JSON
+as the command's ``--json`` (``/customer-value`` lists the top customers asked for, where the
+command lists them all). Results come through the analytics cache (:mod:`wayline.web.cache`): a
 repeated question is answered from memory until new events arrive. A workspace with no events
 answers empty results (no steps reached, no paths, no cohorts), never an error.
 
@@ -21,6 +23,15 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from wayline.analytics.backend import Backend
+from wayline.analytics.customer_value import (
+    RFM_SEGMENTS,
+    OrdersQuery,
+    RepeatPurchase,
+    RfmResult,
+    repeat_purchase,
+    rfm,
+)
 from wayline.analytics.filters import PropertyFilter, parse_filter
 from wayline.analytics.funnels import (
     FunnelExclusion,
@@ -366,6 +377,51 @@ class LifecycleOut(BaseModel):
     periods: list[LifecyclePeriodOut]
 
 
+class RepeatPurchaseOut(BaseModel):
+    customers: int
+    repeat_customers: int
+    repeat_purchase_rate: float | None
+    orders: int
+    revenue: str = Field(description="Exact decimal, as a string.")
+    gaps: int = Field(description="Times between two orders of one customer.")
+    median_days_between_orders: float | None
+    mean_days_between_orders: float | None
+    median_days_to_second_order: float | None
+    gap_buckets: dict[str, int] = Field(description="Gaps per bucket of days (0-7d, 7-30d…).")
+
+
+class RfmSegmentOut(BaseModel):
+    name: str
+    customers: int
+    share: float
+    revenue: str
+
+
+class RfmCustomerOut(BaseModel):
+    person_id: str
+    last_order: str
+    recency_days: float
+    frequency: int = Field(description="Orders.")
+    monetary: str = Field(description="Revenue, exact decimal, as a string.")
+    r: int
+    f: int
+    m: int
+    segment: str
+
+
+class RfmOut(BaseModel):
+    as_of: str
+    segments: list[RfmSegmentOut] = Field(description="Largest first.")
+    customers: list[RfmCustomerOut] = Field(
+        description="The top customers by revenue asked for (of the segment, if one was given)."
+    )
+
+
+class CustomerValueOut(BaseModel):
+    repeat_purchase: RepeatPurchaseOut
+    rfm: RfmOut
+
+
 # ---------------------------------------------------------------------------------------------
 # Routes
 
@@ -593,3 +649,56 @@ def get_lifecycle(
         lambda b: lifecycle(b, query, now=datetime.now(UTC)),
     ).value
     return LifecycleOut.model_validate(result.to_dict())
+
+
+_SEGMENTS = sorted({name for _, name in RFM_SEGMENTS})
+
+
+@router.get(
+    "/customer-value",
+    response_model=CustomerValueOut,
+    summary="Repeat purchases, time between orders and RFM segments",
+)
+def get_customer_value(
+    ctx: Workspace,
+    request: Request,
+    purchase_event: Annotated[
+        list[str] | None,
+        Query(description="Event name that is an order (repeatable; default: Order Completed)."),
+    ] = None,
+    customers: Annotated[
+        int, Query(ge=0, le=1000, description="Also list this many top customers by revenue.")
+    ] = 0,
+    segment: Annotated[
+        str | None,
+        Query(description=f"List only customers of this RFM segment: {', '.join(_SEGMENTS)}."),
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    where: Where = None,
+) -> Any:
+    """Customer value (the JSON of ``wayline rfm --json``, with the top ``customers`` only)."""
+    query = OrdersQuery(
+        workspace_id=ctx.workspace_id,
+        purchase_events=tuple(p.strip() for p in purchase_event or () if p.strip())
+        or OrdersQuery.purchase_events,
+        since=parse_time(since, "since"),
+        until=parse_time(until, "until"),
+        filters=_filters(where),
+    )
+    if query.since and query.until and query.since >= query.until:
+        raise InputError("until must be after since", field="until")
+    if segment is not None and segment not in _SEGMENTS:
+        raise InputError(
+            f"unknown RFM segment {segment!r}; one of: {', '.join(_SEGMENTS)}", field="segment"
+        )
+
+    def compute(b: Backend) -> tuple[RepeatPurchase, RfmResult]:
+        return repeat_purchase(b, query), rfm(b, query, now=datetime.now(UTC))
+
+    repeat, scores = cached_result(request.app.state, ("customer-value", query), compute).value
+    out = scores.to_dict(customers=False)
+    out["customers"] = RfmResult(scores.as_of, scores.top(customers, segment)).to_dict()[
+        "customers"
+    ]
+    return CustomerValueOut.model_validate({"repeat_purchase": repeat.to_dict(), "rfm": out})

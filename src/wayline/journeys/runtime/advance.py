@@ -17,7 +17,8 @@ One batch is one transaction:
    in memory: entry decisions (:func:`wayline.journeys.entry.decide_entry`), new state, effects.
 4. **commit** in the same transaction: instance states, new timers, outbox rows (sends and
    webhooks, each keyed by the engine's idempotency key ``<instance>/<step>/<attempt>``), step
-   records and profile updates; and delete the claimed inputs and timers.
+   records (and their counts, :func:`add_counts`) and profile updates; and delete the claimed
+   inputs and timers.
 
 A crash anywhere before the commit leaves nothing behind (the transaction rolls back, the locks
 go with the connection) and the work is claimed again; after the commit, it is done exactly
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,7 @@ from wayline.storage.journey_models import (
     InputRow,
     InstanceRow,
     OutboxRow,
+    StepCountRow,
     StepRecordRow,
     TimerRow,
 )
@@ -114,6 +116,28 @@ def dump(value: Any) -> str:
 
 def ids_in(column: Any, ids: list[int], postgres: bool) -> Any:
     return member_of(column, ids, postgres)
+
+
+def add_counts(conn: Connection, records: Sequence[Mapping[str, Any]], *, postgres: bool) -> None:
+    """Add step records (as written to ``journey_step_records``) to ``journey_step_counts``.
+
+    One upsert per transaction, its rows in key order: concurrent workers adding to the same
+    counters then lock them in the same order and queue instead of deadlocking.
+    """
+    counts: Counter[tuple[str, str, int, str, str, str, str]] = Counter(
+        (r["workspace_id"], r["journey_id"], r["version"], str(r["kind"]),
+         r["step_id"] or "", r["outcome"] or "", r["branch"] or "")
+        for r in records
+    )  # fmt: skip
+    rows = [
+        {"workspace_id": w, "journey_id": j, "version": v, "kind": k, "step_id": s,
+         "outcome": o, "branch": b, "n": n}
+        for (w, j, v, k, s, o, b), n in sorted(counts.items())
+    ]  # fmt: skip
+    insert_rows(
+        conn, StepCountRow.__table__, rows, postgres=postgres,
+        conflict=[c.name for c in StepCountRow.__table__.primary_key], add="n",
+    )  # fmt: skip
 
 
 def person_lock_key(workspace_id: str, person_id: str) -> int:
@@ -245,6 +269,7 @@ class Advancer:
             by_ws: dict[str, list[Any]] = defaultdict(list)
             for r in rows:
                 by_ws[r.workspace_id].append(r)
+            records: list[dict[str, Any]] = []
             for workspace_id, items in by_ws.items():
                 batch = _Batch(workspace_id, now)
                 decoded = [event_of(orjson.loads(r.payload), r.received_at) for r in items]
@@ -257,6 +282,8 @@ class Advancer:
                 for event, traits in decoded:
                     self._on_event(batch, event, traits, live)
                 self._flush(conn, batch)
+                records += batch.records
+            add_counts(conn, records, postgres=self.postgres)
             if rows:
                 ids = [r.id for r in rows]
                 conn.execute(delete(InputRow).where(ids_in(InputRow.id, ids, self.postgres)))
@@ -282,6 +309,7 @@ class Advancer:
             by_ws: dict[str, list[Any]] = defaultdict(list)
             for r in rows:
                 by_ws[r.workspace_id].append(r)
+            records: list[dict[str, Any]] = []
             for workspace_id, items in by_ws.items():
                 batch = _Batch(workspace_id, now)
                 self._load(conn, batch, {r.person_id for r in items}, set(), ())
@@ -291,6 +319,8 @@ class Advancer:
                         continue  # the instance ended: its timers are no-ops
                     self._handle(batch, inst, TimerInput(r.timer_id))
                 self._flush(conn, batch)
+                records += batch.records
+            add_counts(conn, records, postgres=self.postgres)
             ids = [r.id for r in rows]
             conn.execute(delete(TimerRow).where(ids_in(TimerRow.id, ids, self.postgres)))
             return len(rows)

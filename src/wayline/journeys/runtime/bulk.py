@@ -28,7 +28,6 @@ from sqlalchemy import (
     Connection,
     String,
     Text,
-    any_,
     bindparam,
     cast,
     func,
@@ -48,15 +47,19 @@ def _pg_type(column: Any) -> str:
 
 
 def member_of(column: Any, values: Iterable[Any], postgres: bool) -> ColumnElement[bool]:
-    """``column IN values`` with the values as one parameter: ``= ANY(:array)`` on PostgreSQL,
-    ``IN (SELECT value FROM json_each(:json))`` on SQLite."""
+    """``column IN values`` with the values as one parameter: ``IN (SELECT unnest(:array))``
+    on PostgreSQL, ``IN (SELECT value FROM json_each(:json))`` on SQLite.
+
+    Not ``= ANY(:array)`` on PostgreSQL: psycopg prepares a statement run five times, and the
+    generic plan of ``= ANY($n)`` tests every row of the workspace against every element of
+    the array when the table has no statistics yet (a fresh or freshly filled table: 86 ms
+    for 500 customers among 10,000, measured), where the semi-join probes the index or hashes.
+    """
     items = list(values)
     if postgres:
         kind = BigInteger() if items and isinstance(items[0], int) else String()
-        result: ColumnElement[bool] = column == any_(
-            bindparam(None, items, type_=ARRAY(kind), expanding=False)
-        )
-        return result
+        array = bindparam(None, items, type_=ARRAY(kind), expanding=False)
+        return column.in_(select(func.unnest(array)))  # type: ignore[no-any-return]
     listed = func.json_each(bindparam(None, orjson.dumps(items).decode(), type_=String()))
     return column.in_(select(listed.table_valued("value").c.value))  # type: ignore[no-any-return]
 
@@ -78,22 +81,27 @@ def insert_rows(
     *,
     postgres: bool,
     conflict: Sequence[str] | None = None,
+    add: str | None = None,
 ) -> None:
-    """Insert ``rows`` (dicts with the same keys); ``conflict``: skip rows clashing there."""
+    """Insert ``rows`` (dicts with the same keys); ``conflict``: skip rows clashing there, or,
+    with ``add``, add their ``add`` column to the existing row's (a counter)."""
     if not rows:
         return
     names = list(rows[0])
+    if conflict and add:
+        action = f"DO UPDATE SET {add} = {table.name}.{add} + excluded.{add}"
+    else:
+        action = "DO NOTHING"
+    on_conflict = f" ON CONFLICT ({', '.join(conflict)}) {action}" if conflict else ""
     if not postgres:
-        verb = "INSERT OR IGNORE" if conflict is not None else "INSERT"
         sql = (
-            f"{verb} INTO {table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})"
+            f"INSERT INTO {table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})" + on_conflict
         )
         conn.exec_driver_sql(sql, _sqlite_params(table, names, rows))
         return
     # Not ``unnest`` of one array per column: psycopg dumps a list of text in Python, escaping
     # each element with a regular expression (measured: 70 % of a PostgreSQL batch's time).
-    on_conflict = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
     sql = (
         f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} "
         f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_type(table, names)})"

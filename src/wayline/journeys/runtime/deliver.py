@@ -65,7 +65,7 @@ from wayline.journeys.policies import (
     Verdict,
     cap_window,
 )
-from wayline.journeys.runtime.advance import ids_in
+from wayline.journeys.runtime.advance import add_counts, ids_in
 from wayline.journeys.runtime.bulk import (
     insert_rows,
     json_text,
@@ -523,3 +523,4 @@ class Deliverer:
             conflict=["workspace_id", "idempotency_key"],
         )  # fmt: skip
         insert_rows(conn, StepRecordRow.__table__, records, postgres=pg)
+        add_counts(conn, records, postgres=pg)
