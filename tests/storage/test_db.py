@@ -42,7 +42,7 @@ def test_migrates_an_empty_database_to_head(db: Database) -> None:
     tables = set(inspect(db.engine).get_table_names())
     assert {"workspaces", "write_keys", "inbox", "customer_profiles", "alembic_version"} <= tables
     with db.read() as conn:
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
     db.migrate()  # idempotent
     with db.read() as conn:
         assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1

@@ -16,7 +16,7 @@ from wayline.storage.eventstore import EventStore
 from wayline.web import cache
 from wayline.web.prewarm import Prewarmer, default_views
 
-PAGES = ("/map", "/funnels", "/paths", "/retention")
+PAGES = ("/map", "/funnels", "/paths", "/retention", "/customers")
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,11 @@ class InboxEvent(Base):
 
 class CustomerProfile(Base):
     __tablename__ = "customer_profiles"
-    __table_args__ = (UniqueConstraint("workspace_id", "person_id"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "person_id"),
+        # The customer list, most recently seen first (migration 0005).
+        Index("ix_customer_profiles_last_seen", "workspace_id", "last_seen", "person_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(String(64))

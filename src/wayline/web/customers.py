@@ -38,9 +38,8 @@ def customers_page(
     q: Annotated[str, Query(max_length=200)] = "",
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    db, settings = _stores(request)
     found, total = api.search_customers(
-        db, settings, session.workspace_id, q, limit=PAGE_SIZE, offset=offset
+        request.app.state, session.workspace_id, q, limit=PAGE_SIZE, offset=offset
     )
     return page(
         request,

@@ -3,9 +3,10 @@
 The journey map of a 10 M-event store takes tens of seconds to build, the paths several: the
 first visit after a start, or after an import, would wait that long. ``wayline serve`` runs a
 :class:`Prewarmer` in a background thread of its parent process (beside the mover): it computes
-each workspace's default map, funnel, paths and retention into the persisted analytics cache
-(:mod:`wayline.web.cache`), which the API workers read — so a worker's first request for a
-default page is served from the file, and later requests see the refreshed result.
+each workspace's default map, funnel, paths, retention and customer index into the persisted
+analytics cache (:mod:`wayline.web.cache`), which the API workers read — so a worker's first
+request for a default page is served from the file, and later requests see the refreshed
+result.
 
 A pass computes only what is not fresh (new events since, or older than the cache's TTL); passes
 run every ``interval`` seconds, so a store fed by live tracking is recomputed at most that often
@@ -24,6 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from wayline.api.rest.analytics import run_funnel_cached, run_paths_cached, run_retention_cached
+from wayline.api.rest.customers import search_customers
 from wayline.api.rest.journey_map import journey_map_cached
 from wayline.config import Settings
 from wayline.errors import Busy
@@ -36,7 +38,9 @@ from wayline.web.analytics_pages import (
     paths_form_query,
     retention_form_query,
 )
-from wayline.web.cache import ResultCache, store_fingerprint
+from wayline.web.cache import Cached, ResultCache, store_fingerprint
+from wayline.web.customer_index import customer_index
+from wayline.web.customers import PAGE_SIZE as CUSTOMERS_PAGE_SIZE
 from wayline.web.map import page_query
 
 log = logging.getLogger(__name__)
@@ -56,7 +60,16 @@ def default_views(workspace_id: str) -> list[tuple[str, Callable[[Any], Any]]]:
             lambda st: run_retention_cached(st, retention_form_query(workspace_id, RETENTION_FORM)),
         ),
         ("paths", lambda st: run_paths_cached(st, paths_form_query(workspace_id, PATHS_FORM))),
+        ("customers", lambda state: _customer_list(state, workspace_id)),
     ]
+
+
+def _customer_list(state: Any, workspace_id: str) -> Cached[Any]:
+    """The customer index, and the first page of the customer list computed on it (which
+    caches the total's count of profiles with events)."""
+    index = customer_index(state, workspace_id)
+    search_customers(state, workspace_id, None, limit=CUSTOMERS_PAGE_SIZE, offset=0)
+    return index
 
 
 @dataclass
@@ -81,7 +94,7 @@ class Prewarmer:
         cache = ResultCache(
             persist_dir=Path(self.settings.home) / "cache" / "analytics", background=False
         )
-        self._state = SimpleNamespace(settings=self.settings, analytics_cache=cache)
+        self._state = SimpleNamespace(db=self.db, settings=self.settings, analytics_cache=cache)
 
     def warm(self) -> int:
         """One pass over every workspace's default views; the number computed."""

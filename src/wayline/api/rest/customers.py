@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 
 from wayline.api.rest.deps import Page, Paging, Workspace
 from wayline.api.rest.messages import MessageOut, messages_page
@@ -26,6 +26,8 @@ from wayline.events.importers.jobs import MAX_OFFSET
 from wayline.storage.analytics_access import analytics_reader
 from wayline.storage.db import Database
 from wayline.storage.models import CustomerProfile
+from wayline.web.cache import Cached, cached_result
+from wayline.web.customer_index import count_known, customer_index, search_index, seen_of
 
 router = APIRouter(prefix="/customers", tags=["Customers"])
 
@@ -102,105 +104,93 @@ def _profile_filter(workspace_id: str, query: str | None) -> list[Any]:
     p = CustomerProfile
     where: list[Any] = [p.workspace_id == workspace_id]
     if query:
-        pattern = _like(query)
-        where.append(
-            or_(
-                p.person_id.ilike(pattern, escape="\\"),
-                p.email.ilike(pattern, escape="\\"),
-                p.phone.ilike(pattern, escape="\\"),
-                p.first_name.ilike(pattern, escape="\\"),
-                p.last_name.ilike(pattern, escape="\\"),
-                (func.coalesce(p.first_name, "") + " " + func.coalesce(p.last_name, "")).ilike(
-                    pattern, escape="\\"
-                ),
-            )
-        )
+        # One pattern over the fields joined (the name as "first last", so a full name matches)
+        # rather than one per field: a third less time on 140,000 profiles (measured).
+        fields: ColumnElement[str] = func.coalesce(p.person_id, "")
+        for part, sep in ((p.email, "\x1f"), (p.phone, "\x1f"), (p.first_name, "\x1f")):
+            fields = fields + sep + func.coalesce(part, "")
+        fields = fields + " " + func.coalesce(p.last_name, "")
+        where.append(fields.ilike(_like(query), escape="\\"))
     return where
 
 
 def search_customers(
-    db: Database,
-    settings: Settings,
-    workspace_id: str,
-    query: str | None,
-    *,
-    limit: int,
-    offset: int,
+    state: Any, workspace_id: str, query: str | None, *, limit: int, offset: int
 ) -> tuple[list[CustomerSummary], int]:
-    """Customers whose id, e-mail or name contains ``query``, most recently seen first.
+    """Customers whose id, e-mail or name contains ``query``, most recently seen first, and
+    how many there are; ``state`` is the app's (its database, settings and analytics cache).
 
     A customer's last seen is the later of its profile's and its last event's. The page is
     found without materialising every customer: the k = offset + limit most recent of each
     source are the only candidates (a customer in the merged top k has its merged time from
-    one source, where it is then in that source's top k).
+    one source, where it is then in that source's top k). The event side is the customer
+    index (:mod:`wayline.web.customer_index`), not the events. With a query, a customer found
+    only by one of its anonymous or user ids (its profile does not match) is ranked among the
+    index's by its last event: its profile's last seen is no later, as the mover keeps it.
+
+    The total is customers with events + profiles − profiles with events. Without a query the
+    last term needs every profile id (140,000 at 10 M events: about 0.1 s to read), so it is
+    cached with the index it was counted in and recounted when profiles are added.
     """
+    db: Database = state.db
     query = (query or "").strip() or None
     offset = min(offset, MAX_OFFSET)
     k = offset + limit
     p = CustomerProfile
     where = _profile_filter(workspace_id, query)
     with db.read() as conn:
-        # Ids only, for the event side's search and the total.
-        matched_profiles = list(conn.scalars(select(p.person_id).where(*where)))
-        top_profiles = list(
-            conn.scalars(
-                select(p.person_id).where(*where).order_by(p.last_seen.desc(), p.person_id).limit(k)
-            )
-        )
-    event_match = "workspace_id = ?"
-    params: list[Any] = [workspace_id]
-    if query:
-        # The profiles found by e-mail or name join by id: a hash semi-join, not a list scan.
-        event_match += (
-            " AND (person_id ILIKE ? ESCAPE '\\' OR user_id ILIKE ? ESCAPE '\\'"
-            " OR anonymous_id ILIKE ? ESCAPE '\\'"
-            " OR person_id IN (SELECT unnest(?::VARCHAR[])))"
-        )
-        params += [_like(query)] * 3 + [matched_profiles]
-    top_events: list[str] = []
-    n_event_persons = 0
-    n_profiles_with_events = 0
-    with analytics_reader(settings) as store:
-        if store is not None:
-            con = store.con
-            top_events = [
-                str(r[0])
-                for r in con.execute(
-                    f"SELECT person_id FROM events WHERE {event_match} GROUP BY person_id "
-                    'ORDER BY max("timestamp") DESC, person_id LIMIT ?',
-                    [*params, k],
-                ).fetchall()
+        if query:
+            # All matches at once: one scan of the profiles instead of one per figure.
+            hits: list[tuple[str, datetime]] = [
+                (pid, seen)
+                for pid, seen in conn.execute(select(p.person_id, p.last_seen).where(*where))
             ]
-            counted = con.execute(
-                f"SELECT count(DISTINCT person_id) FROM events WHERE {event_match}", params
-            ).fetchone()
-            n_event_persons = int(counted[0]) if counted else 0
-            if matched_profiles:
-                both = con.execute(
-                    "SELECT count(DISTINCT person_id) FROM events WHERE workspace_id = ? "
-                    "AND person_id IN (SELECT unnest(?::VARCHAR[]))",
-                    [workspace_id, matched_profiles],
-                ).fetchone()
-                n_profiles_with_events = int(both[0]) if both else 0
-    total = n_event_persons + len(matched_profiles) - n_profiles_with_events
-    candidates = sorted(set(top_events) | set(top_profiles))
+            matched = [pid for pid, _ in hits]
+            hits.sort(key=lambda h: (-h[1].timestamp(), h[0]))
+            top_profiles = [pid for pid, _ in hits[:k]]
+            n_profiles, version = len(hits), None
+        else:
+            top_profiles = list(
+                conn.scalars(
+                    select(p.person_id)
+                    .where(*where)
+                    .order_by(p.last_seen.desc(), p.person_id)
+                    .limit(k)
+                )
+            )
+            n_profiles, last_id = conn.execute(
+                select(func.count(), func.max(p.id)).where(*where)
+            ).one()
+            matched, version = [], (n_profiles, last_id)
+    index = customer_index(state, workspace_id)
+    found = search_index(
+        index.value, like=_like(query) if query else None, matched=matched, known=matched, k=k
+    )
+    n_known = found.known
+    if query is None and found.customers and n_profiles:
+        n_known = _profiles_with_events(state, workspace_id, index, version)
+    total = found.customers + n_profiles - n_known
+    seen = {c.person_id: c for c in found.top}
+    missing = [pid for pid in top_profiles if pid not in seen]
+    if missing:
+        seen.update(seen_of(index.value, missing))
+    candidates = sorted(set(seen) | set(top_profiles))
     if not candidates:
         return [], total
-    seen = _seen_of(settings, workspace_id, candidates)
     with db.read() as conn:
-        rows = conn.execute(
+        profiles = conn.execute(
             select(
                 p.person_id, p.email, p.first_name, p.last_name, p.first_seen, p.last_seen
             ).where(p.workspace_id == workspace_id, p.person_id.in_(candidates))
         ).all()
-    by_id = {row[0]: row for row in rows}
-    found: list[CustomerSummary] = []
+    by_id = {row[0]: row for row in profiles}
+    summaries: list[CustomerSummary] = []
     for person_id in candidates:
         ev = seen.get(person_id)
         row = by_id.get(person_id)
-        firsts = [t for t in (ev.first if ev else None, row[4] if row else None) if t]
-        lasts = [t for t in (ev.last if ev else None, row[5] if row else None) if t]
-        found.append(
+        firsts = [t for t in (ev.first_seen if ev else None, row[4] if row else None) if t]
+        lasts = [t for t in (ev.last_seen if ev else None, row[5] if row else None) if t]
+        summaries.append(
             CustomerSummary(
                 person_id=person_id,
                 email=row[1] if row is not None else None,
@@ -211,21 +201,29 @@ def search_customers(
             )
         )
     epoch = datetime.min.replace(tzinfo=UTC)
-    found.sort(key=lambda c: (-(c.last_seen or epoch).timestamp(), c.person_id))
-    return found[offset:k], total
+    summaries.sort(key=lambda c: (-(c.last_seen or epoch).timestamp(), c.person_id))
+    return summaries[offset:k], total
 
 
-def _seen_of(settings: Settings, workspace_id: str, persons: list[str]) -> dict[str, _Seen]:
-    with analytics_reader(settings) as store:
-        if store is None:
-            return {}
-        rows = store.con.execute(
-            'SELECT person_id, min("timestamp"), max("timestamp"), count(*) FROM events '
-            "WHERE workspace_id = ? AND person_id IN (SELECT unnest(?::VARCHAR[])) "
-            "GROUP BY person_id",
-            [workspace_id, persons],
-        ).fetchall()
-    return {str(pid): _Seen(first, last, int(n)) for pid, first, last, n in rows}
+def _profiles_with_events(
+    state: Any, workspace_id: str, index: Cached[Any], version: tuple[int, int | None] | None
+) -> int:
+    """How many of the workspace's profiles the index holds (see :func:`search_customers`)."""
+
+    def count(_: Any) -> int:
+        db: Database = state.db
+        with db.read() as conn:
+            ids = list(
+                conn.scalars(
+                    select(CustomerProfile.person_id).where(
+                        CustomerProfile.workspace_id == workspace_id
+                    )
+                )
+            )
+        return count_known(index.value, ids)
+
+    key = ("customers-with-events", workspace_id, version, index.computed_at)
+    return cached_result(state, key, count).value
 
 
 def _person_seen(settings: Settings, workspace_id: str, person_id: str) -> _Seen | None:
@@ -393,13 +391,14 @@ def set_consent(
 @router.get("", response_model=Page[CustomerSummary])
 def list_customers(
     ctx: Workspace,
+    request: Request,
     paging: Paging,
     q: Annotated[
         str | None, Query(max_length=200, description="Part of an id, e-mail or name.")
     ] = None,
 ) -> Page[CustomerSummary]:
     items, total = search_customers(
-        ctx.db, ctx.settings, ctx.workspace_id, q, limit=paging.limit, offset=paging.offset
+        request.app.state, ctx.workspace_id, q, limit=paging.limit, offset=paging.offset
     )
     return Page[CustomerSummary].of(items, total, paging)
 
