@@ -11,17 +11,22 @@
     Busy             → 503, with Retry-After
 
 The body is JSON with ``code`` and ``message`` (the fields Segment's clients read) and, for bad
-input, where: ``index`` (the message's position in a batch) and ``field``.
+input, where: ``index`` (the message's position in a batch) and ``field``. A browser asking for
+a dashboard page (``Accept: text/html``, outside ``/api/`` and ``/v1/``) gets the same error as
+a page instead, when the dashboard has registered its renderer (``app.state.html_error_page``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from wayline.errors import (
     AuthError,
@@ -75,12 +80,35 @@ def json_error(exc: Exception, *, any_origin: bool = False) -> Response:
     return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
 
 
+_API_PREFIXES = ("/api/", "/v1/")
+
+
+def _html_page(request: Request) -> Callable[[Request, int, str], Response] | None:
+    """The dashboard's error page renderer, if this request is a browser's for a page."""
+    render = getattr(request.app.state, "html_error_page", None)
+    if render is None or request.url.path.startswith(_API_PREFIXES):
+        return None
+    return render if "text/html" in request.headers.get("accept", "") else None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every route answer Wayline's errors the same way."""
 
     async def handle(request: Request, exc: Exception) -> Response:
+        render = _html_page(request)
+        if render is not None:
+            status, body = error_body(exc)
+            return render(request, status, body["message"])
         # The tracking API (/v1/…) is called by browser SDKs from the shop's own site.
         return json_error(exc, any_origin=request.url.path.startswith("/v1/"))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Routing's own errors (an unknown address, a wrong method).
+        assert isinstance(exc, HTTPException)
+        render = _html_page(request)
+        if render is not None:
+            return render(request, exc.status_code, str(exc.detail))
+        return await http_exception_handler(request, exc)
 
     async def invalid(request: Request, exc: Exception) -> Response:
         # FastAPI's own 422 lists pydantic's errors; ours names the first field at fault in
@@ -104,3 +132,4 @@ def install_error_handlers(app: FastAPI) -> None:
     for exc_type in (InputError, AuthError, NotFound, ConfigError, Conflict, Busy):
         app.add_exception_handler(exc_type, handle)
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from wayline.web import analytics_pages, auth, customers, data, journeys, map, settings
+from wayline.web.render import error_page
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -23,6 +24,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """Add the dashboard's routes, its static files and its log-in redirect to ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.state.html_error_page = error_page
     auth.install(app)
     for module in (auth, journeys, map, analytics_pages, customers, data, settings):
         app.include_router(module.router)

@@ -49,3 +49,27 @@ def page(
         },
         status_code=status_code,
     )
+
+
+_ERROR_TITLES = {
+    400: "That did not work",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed here",
+    409: "That clashes with something",
+    503: "Busy — try again in a moment",
+}
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error as a page in the layout, for a browser (the APIs answer JSON)."""
+    return page(
+        request,
+        "error.html",
+        None,
+        title=_ERROR_TITLES.get(status, "Something went wrong"),
+        status_code=status,
+        status=status,
+        message=message,
+    )
