@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 from wayline.errors import InputError, NotFound
 from wayline.storage.db import DEFAULT_WORKSPACE_ID, Database
+from wayline.storage.models import CustomerProfile
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -53,6 +54,31 @@ def test_sqlite_is_wal_and_fully_synchronous(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_statistics_let_sqlite_scan_a_workspace_s_profiles(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    with db.write() as conn:
+        conn.execute(
+            insert(CustomerProfile),
+            [
+                {"workspace_id": "w", "person_id": f"p{i}", "email": f"p{i}@x.example",
+                 "consent": {}, "traits": {}, "first_seen": seen, "last_seen": seen}
+                for i in range(2000)
+            ],
+        )  # fmt: skip
+    search = (
+        "SELECT person_id FROM customer_profiles WHERE workspace_id = 'w' "
+        "AND coalesce(email, '') LIKE '%p1%'"
+    )
+    db.refresh_statistics()
+    with db.read() as conn:
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + search))
+        assert conn.scalar(text("SELECT count(*) FROM sqlite_stat1")) > 0
+    # One workspace holds every row: reading them in order beats a lookup per index entry.
+    assert plan.startswith("SCAN customer_profiles"), plan
+    db.close()
 
 
 def test_default_workspace_is_created_once(db: Database) -> None:

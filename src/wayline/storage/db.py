@@ -216,6 +216,22 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    def refresh_statistics(self) -> None:
+        """Let SQLite's query planner know the customer profiles' shape (``ANALYZE``: 36 ms for
+        140,000 profiles).
+
+        Without statistics SQLite takes any index on an equality: the customer search then
+        walks all of a workspace's profiles through the (workspace, last seen) index, a row
+        lookup each — 230 ms for 140,000 profiles, where the scan it picks once it knows that
+        one workspace holds them all takes 95 ms (measured; a sampled ANALYZE does not tell it).
+        Only this table: the journey tables' plans were measured without statistics.
+        PostgreSQL's autovacuum keeps its own.
+        """
+        if self.dialect != "sqlite":
+            return
+        with self.write() as conn:
+            conn.exec_driver_sql("ANALYZE customer_profiles")
+
     def upsert(self, table: Any, values: Mapping[str, Any], keys: Sequence[str]) -> None:
         """Insert ``values`` into ``table``, or update the row with the same ``keys``."""
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert

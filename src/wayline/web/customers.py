@@ -63,8 +63,7 @@ def customer_page(
     saved: bool = False,
 ) -> Response:
     db, settings = _stores(request)
-    customer = api.get_customer(db, settings, session.workspace_id, person_id)
-    timeline, total = api.customer_timeline(
+    customer, timeline, total = api.customer_timeline(
         db, settings, session.workspace_id, person_id, limit=PAGE_SIZE, offset=offset
     )
     return page(

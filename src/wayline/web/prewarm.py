@@ -98,6 +98,8 @@ class Prewarmer:
 
     def warm(self) -> int:
         """One pass over every workspace's default views; the number computed."""
+        # The operational store's statistics first: the pages' queries are planned on them.
+        self.db.refresh_statistics()
         computed = 0
         for workspace in self.db.list_workspaces():
             for name, compute in default_views(workspace.id):
