@@ -33,6 +33,7 @@
   var stats = data.stats;
   var selected = null;
   var dirty = false;
+  var editable = root.getAttribute("data-editable") === "true";
 
   var canvas = document.getElementById("canvas");
   var panel = document.getElementById("panel");
@@ -357,6 +358,10 @@
           if (b) label += " · " + b.customers;
         }
         drawEdge(edges, from, to, i, outs.length, label);
+        if (editable) {
+          dropZone(id, i, o, edgeMiddle(from, to, i, outs.length));
+          outletHandle(id, i, o, from.x + from.w * (i + 1) / (outs.length + 1), from.y + from.h);
+        }
       });
       var step = stepById(id);
       if (step && step.type === "split" && Number(step.holdout) > 0 && pos["$holdout:" + id]) {
@@ -366,6 +371,132 @@
       }
     });
   }
+  function edgeMiddle(from, to, i, n) {
+    var sx = from.x + from.w * (i + 1) / (n + 1), sy = from.y + from.h;
+    if (to.rank <= from.rank) return { x: sx + 22, y: sy + 24 };
+    // Past the middle, where an outlet's label sits: on the curve, two thirds of the way.
+    var tx = to.x + to.w / 2, t = 0.65, u = 1 - t;
+    var my = (sy + to.y) / 2;  // the curve's control points (drawEdge): (sx,my) and (tx,my)
+    return {
+      x: u * u * u * sx + 3 * u * u * t * sx + 3 * u * t * t * tx + t * t * t * tx,
+      y: u * u * u * sy + 3 * u * u * t * my + 3 * u * t * t * my + t * t * t * to.y,
+    };
+  }
+
+  // --- dragging: new steps from the palette onto an arrow, arrows from a node's outlets -----
+  /* Everything here can also be done from the side panel (select a node, "Then…" and "Insert
+   * step"), which is what keyboards and screen readers use. */
+
+  var STEP_TYPE = "application/x-wayline-step";
+  var dragging = null;  // the kind of step being dragged from the palette
+  function dropZone(nodeId, i, o, at) {
+    var zone = el("div", {
+      class: "drop-zone", "data-drop-from": nodeId, "data-drop-outlet": o.key, "aria-hidden": "true",
+      text: "+", title: "Drop a step here (or click) to insert it after " + titleOf(nodeId) + " (" + o.label + ")",
+      onclick: function () {
+        // The panel's insert control of this outlet, ready to choose a kind.
+        select(nodeId);
+        var kind = panel.querySelector('[data-insert-kind="' + o.key + '"]');
+        if (kind) kind.focus();
+      },
+      ondragover: function (e) {
+        if (!dragging) return;
+        e.preventDefault();
+        e.dataTransfer.dropEffect = "copy";
+        zone.classList.add("over");
+      },
+      ondragleave: function () { zone.classList.remove("over"); },
+      ondrop: function (e) {
+        e.preventDefault();
+        var kind = dragging || e.dataTransfer.getData(STEP_TYPE);
+        dragging = null;
+        root.classList.remove("dragging-step");
+        if (kind) insertAfter(nodeId, o, kind);
+      },
+    });
+    zone.style.left = at.x - 11 + "px";
+    zone.style.top = at.y - 11 + "px";
+    canvas.appendChild(zone);
+  }
+  function outletHandle(nodeId, i, o, x, y) {
+    var handle = el("div", {
+      class: "outlet-handle", "data-handle-from": nodeId, "data-handle-outlet": o.key, "aria-hidden": "true",
+      title: "Drag onto a step to connect " + o.label,
+    });
+    handle.style.left = x - 7 + "px";
+    handle.style.top = y - 7 + "px";
+    handle.addEventListener("pointerdown", function (e) { startConnecting(e, handle, nodeId, o, x, y); });
+    canvas.appendChild(handle);
+  }
+  function canvasPoint(e) {
+    var box = canvas.getBoundingClientRect();
+    return { x: e.clientX - box.left, y: e.clientY - box.top };
+  }
+  function startConnecting(e, handle, nodeId, o, x, y) {
+    e.preventDefault();
+    handle.setPointerCapture(e.pointerId);
+    var layer = canvas.querySelector("svg.edges");
+    var line = svg("path", { class: "edge connecting", "marker-end": "url(#arrow)" });
+    layer.appendChild(line);
+    root.classList.add("connecting");
+    function targetAt(ev) {
+      var hit = document.elementFromPoint(ev.clientX, ev.clientY);
+      var node = hit && hit.closest("[data-node-id], [data-end-of]");
+      if (!node || !canvas.contains(node)) return undefined;
+      if (node.hasAttribute("data-end-of")) return null;  // an end: the path ends here
+      var id = node.getAttribute("data-node-id");
+      return stepById(id) && id !== nodeId ? id : undefined;
+    }
+    function move(ev) {
+      var p = canvasPoint(ev);
+      line.setAttribute("d", "M" + x + "," + y + " L" + p.x + "," + p.y);
+      canvas.querySelectorAll(".drop-target").forEach(function (n) { n.classList.remove("drop-target"); });
+      var t = targetAt(ev);
+      if (t) canvas.querySelector('[data-node-id="' + t + '"]').classList.add("drop-target");
+    }
+    function up(ev) {
+      handle.removeEventListener("pointermove", move);
+      handle.removeEventListener("pointerup", up);
+      handle.removeEventListener("pointercancel", up);
+      root.classList.remove("connecting");
+      line.remove();
+      var t = ev.type === "pointerup" ? targetAt(ev) : undefined;
+      if (t === undefined || t === o.get() || (t === null && nodeId === TRIGGER)) { draw(); return; }
+      o.set(t);
+      say(titleOf(nodeId) + " (" + o.label + ") now goes to " + (t ? titleOf(t) : "the end"), "warn");
+      dirty = true;
+      select(nodeId);
+    }
+    handle.addEventListener("pointermove", move);
+    handle.addEventListener("pointerup", up);
+    handle.addEventListener("pointercancel", up);
+  }
+  function buildPalette() {
+    var palette = document.getElementById("palette");
+    if (!palette || !editable) return;
+    data.step_kinds.forEach(function (k) {
+      palette.appendChild(el("button", {
+        type: "button", class: "palette-item", draggable: "true", "data-step-kind": k.value, text: k.label,
+        title: "Drag onto an arrow of the canvas, or click to insert after the selected node",
+        ondragstart: function (e) {
+          dragging = k.value;
+          e.dataTransfer.setData(STEP_TYPE, k.value);
+          e.dataTransfer.effectAllowed = "copy";
+          root.classList.add("dragging-step");
+        },
+        ondragend: function () { dragging = null; root.classList.remove("dragging-step"); },
+        onclick: function () {
+          var outs = selected ? outlets(selected) : [];
+          if (!outs.length) {
+            say("Select the node to insert after (or drag the step onto an arrow)", "warn");
+            return;
+          }
+          insertAfter(selected, outs[0], k.value);
+        },
+      }));
+    });
+  }
+
   function arrowHead() {
     var defs = svg("defs");
     var marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5",
@@ -495,14 +626,7 @@
     var kind = el("select", { id: kindId, "aria-label": "Kind of step to insert after " + o.label, "data-insert-kind": o.key },
       data.step_kinds.map(function (k) { return el("option", { value: k.value, text: k.label }); }));
     var add = el("button", { type: "button", "data-testid": "insert-step", "data-outlet": o.key,
-      text: "Insert step", onclick: function () {
-        var created = newStep(kind.value, o.get());
-        if (selected === TRIGGER) steps().unshift(created); else steps().push(created);
-        o.set(created.id);
-        if (selected === TRIGGER) moveToFront(created.id);
-        changed();
-        select(created.id);
-      } });
+      text: "Insert step", onclick: function () { insertAfter(selected, o, kind.value); } });
     return el("fieldset", { class: "outlet" }, [
       el("legend", { text: "Then (" + o.label + ")" }),
       el("label", { for: id, class: "sr-only", text: "Go to step after " + o.label }), targetSelect,
@@ -510,6 +634,14 @@
     ]);
   }
 
+  /* A new step of `kind` on outlet `o` of node `nodeId`, continuing where the outlet led. */
+  function insertAfter(nodeId, o, kind) {
+    var created = newStep(kind, o.get());
+    if (nodeId === TRIGGER) steps().unshift(created); else steps().push(created);
+    o.set(created.id);
+    changed();
+    select(created.id);
+  }
   function freshId(base) {
     var ids = stepIds(), n = 1, id = base;
     while (ids.indexOf(id) >= 0) { n += 1; id = base + "_" + n; }
@@ -916,6 +1048,7 @@
 
   var datalist = el("datalist", { id: "template-names" }, data.templates.map(function (t) { return el("option", { value: t }); }));
   root.appendChild(datalist);
+  buildPalette();
   draw();
   drawProblems();
   openPanel();

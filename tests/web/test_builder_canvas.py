@@ -1,0 +1,118 @@
+"""The journey builder's canvas by mouse, in a real headless Chromium: drag a step from the
+palette onto an arrow to insert it there, drag a node's outlet onto another step to connect
+them — then save, and read the draft back through the REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from e2e_server import EMAIL, PASSWORD, RunningServer, running_server, seed_home
+
+from wayline.journeymap.render.browser import CHROMIUM_ARGS, find_chromium
+
+CHROMIUM = find_chromium()
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)"),
+]
+
+JOURNEY = {
+    "id": "follow-up",
+    "name": "Follow-up",
+    "trigger": {"event": "Checkout Started"},
+    "goal": {"event": "Order Completed", "within": "7d"},
+    "steps": [
+        {"id": "remind", "type": "send", "channel": "email", "template": "abandoned_cart",
+         "next": "last_call"},
+        {"id": "last_call", "type": "send", "channel": "email", "template": "abandoned_cart"},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    home = tmp_path_factory.mktemp("builder") / "data"
+    with running_server(seed_home(home, events=0)) as running:
+        yield running
+
+
+@pytest.fixture
+def page(server: RunningServer) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        try:
+            tab = browser.new_page(base_url=server.url, viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            yield tab
+            assert errors == [], f"script errors on the page: {errors}"
+        finally:
+            browser.close()
+
+
+def drag(page: object, source: object, target: object) -> None:
+    """Press on ``source``, move in steps onto ``target``, release (what a hand does)."""
+    from playwright.sync_api import Locator, Page
+
+    assert isinstance(page, Page) and isinstance(source, Locator) and isinstance(target, Locator)
+    a, b = source.bounding_box(), target.bounding_box()
+    assert a is not None and b is not None
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=8)
+    page.mouse.up()
+
+
+def test_steps_are_inserted_and_connected_by_dragging(
+    server: RunningServer, page: object, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    api = httpx.Client(base_url=server.url, headers=server.api_headers, timeout=30)
+    assert api.post("/api/v1/journeys", json=JOURNEY).status_code == 201
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/journeys/follow-up")
+    expect(page.locator("#builder")).to_have_attribute("data-ready", "true")
+
+    # A delay dragged from the palette onto the arrow between the two e-mails.
+    delay = page.get_by_test_id("palette").locator('[data-step-kind="delay"]')
+    arrow = page.locator('.drop-zone[data-drop-from="remind"]')
+    delay.drag_to(arrow)
+    node = page.locator('[data-testid="node"][data-node-id="delay"]')
+    expect(node).to_be_visible()
+    expect(page.get_by_test_id("panel")).to_contain_text("Delay")
+    doc = page.evaluate("window.waylineBuilder.document()")
+    steps = {s["id"]: s for s in doc["steps"]}
+    assert steps["remind"]["next"] == "delay" and steps["delay"]["next"] == "last_call"
+
+    # The delay's outlet dragged onto the first e-mail: a loop back (the validator will have
+    # its say); then back onto the last call, as it was.
+    handle = page.locator('.outlet-handle[data-handle-from="delay"]')
+    drag(page, handle, page.locator('[data-testid="node"][data-node-id="remind"]'))
+    expect(page.get_by_test_id("builder-message")).to_contain_text("now goes to")
+    assert page.evaluate("window.waylineBuilder.document()")["steps"][2]["next"] == "remind"
+    drag(page, handle, page.locator('[data-testid="node"][data-node-id="last_call"]'))
+    # The trigger's outlet onto the delay: the journey now starts with it.
+    drag(
+        page,
+        page.locator('.outlet-handle[data-handle-from="$trigger"]'),
+        page.locator('[data-testid="node"][data-node-id="delay"]'),
+    )
+
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_test_id("builder-message")).to_contain_text("Draft saved")
+    saved = api.get("/api/v1/journeys/follow-up").json()["document"]
+    assert [s["id"] for s in saved["steps"]] == ["delay", "remind", "last_call"]
+    by_id = {s["id"]: s for s in saved["steps"]}
+    assert by_id["delay"] == {"id": "delay", "type": "delay", "duration": "1d", "next": "last_call"}
+    assert by_id["remind"]["next"] == "delay"
