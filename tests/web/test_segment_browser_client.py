@@ -12,12 +12,14 @@ settings inline (``cdnSettings``) and every request the page makes is watched: n
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
 from functools import partial
+from html import unescape
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -213,3 +215,95 @@ def test_analytics_next_in_chromium_reaches_the_customers_history(
     assert timeline.status_code == 200, timeline.text
     events = [i["event"]["event"] for i in timeline.json()["items"] if i["kind"] == "event"]
     assert sorted(events) == sorted(["$page", "Product Viewed", "$identify", "Product Added"])
+
+
+STORE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A store</title>
+{snippet}
+</head><body><h1>A store page</h1><p id="status">loading</p>
+<script>
+  window.done = (async () => {{
+    await analytics.track("Product Viewed", {{product_id: "sku-7"}});
+    await analytics.identify("bo-2", {{email: "bo@shop.example"}});
+    document.getElementById("status").textContent = "sent";
+    return (await analytics.user()).anonymousId();
+  }})();
+</script></body></html>"""
+
+
+def test_the_data_page_snippet_pasted_into_a_store_page_tracks_it(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """The two tags the Data page shows, pasted as they are into a page of another site: the
+    client loads from Wayline itself (its vendored copy, no npm, no CDN) and sends there."""
+    from playwright.sync_api import Route, sync_playwright
+
+    seeded = server.seeded
+    with httpx.Client(base_url=server.url, timeout=30) as dashboard:
+        login = {"email": seeded.email, "password": seeded.password}
+        assert dashboard.post("/login", data=login).status_code == 303
+        html = dashboard.get("/data").text
+    code = re.search(r'id="tracking-snippet"[^>]*><code>(.*?)</code></pre>', html, re.S)
+    assert code is not None, "no snippet on the Data page"
+    snippet = unescape(code.group(1))
+    assert (
+        seeded.write_key in snippet and f"{server.url}/analytics-next/bundles/index.js" in snippet
+    )
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(STORE_PAGE.format(snippet=snippet), encoding="utf-8")
+    httpd = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(site))
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    store_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    requested: list[str] = []
+
+    def watch(route: Route) -> None:
+        requested.append(route.request.url)
+        if urlsplit(route.request.url).hostname != "127.0.0.1":
+            route.abort()
+        else:
+            route.continue_()
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.route("**/*", watch)
+                page.goto(f"{store_url}/")
+                anonymous_id = page.evaluate("window.done")
+                wait_for(lambda: _inbox_count(seeded.home, seeded.workspace_id) >= 3, timeout=20)
+            finally:
+                browser.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    assert errors == []
+    assert all(urlsplit(u).hostname == "127.0.0.1" for u in requested), requested
+    assert f"{server.url}/analytics-next/bundles/index.js" in requested
+    assert move_inbox(seeded) == 3
+    with EventStore(Settings(home=seeded.home).resolved_analytics_path, read_only=True) as store:
+        rows = store.con.execute(
+            "SELECT type, event, anonymous_id FROM events WHERE workspace_id = ? "
+            "ORDER BY timestamp",
+            [seeded.workspace_id],
+        ).fetchall()
+    # (The snippet's page view is not awaited: its timestamp may come after the track's.)
+    assert sorted((t, e) for t, e, _ in rows) == [
+        ("identify", "$identify"),
+        ("page", "$page"),
+        ("track", "Product Viewed"),
+    ]
+    assert {a for _, _, a in rows} == {anonymous_id}
+
+
+def test_the_served_client_is_the_tested_version() -> None:
+    from wayline.web import ANALYTICS_NEXT_DIR
+
+    assert (ANALYTICS_NEXT_DIR / "VERSION").read_text().strip() == VERSION
+    assert (ANALYTICS_NEXT_DIR / "index.js").stat().st_size > 50_000

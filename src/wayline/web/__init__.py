@@ -19,11 +19,18 @@ from wayline.web import analytics_pages, auth, customers, data, journeys, map, s
 from wayline.web.render import error_page
 
 STATIC_DIR = Path(__file__).parent / "static"
+#: Segment's browser client (``@segment/analytics-next``, MIT), served for the Data page's
+#: ``<script>`` snippet: a store pastes two tags and sends to Wayline without npm or a CDN.
+#: Refreshed by ``scripts/vendor-analytics-next.sh``.
+ANALYTICS_NEXT_DIR = STATIC_DIR / "vendor" / "analytics-next"
+#: Where the client loads its chunks from: ``<cdnURL>/analytics-next/bundles/``.
+ANALYTICS_NEXT_PATH = "/analytics-next/bundles"
 
 
 def install(app: FastAPI) -> None:
     """Add the dashboard's routes, its static files and its log-in redirect to ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(ANALYTICS_NEXT_PATH, StaticFiles(directory=ANALYTICS_NEXT_DIR), name="analytics-next")
     app.state.html_error_page = error_page
     auth.install(app)
     for module in (auth, journeys, map, analytics_pages, customers, data, settings):
