@@ -21,7 +21,6 @@ each customer's last event, the 50 most recent kept — and the ratio. Building 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from dashboard import Site
 from journey_map import store
+from results import run_sizes
 from wayline.api.rest.customers import search_customers
 from wayline.storage.models import CustomerProfile
 from wayline.web.cache import ResultCache
@@ -157,30 +157,14 @@ def bench(events: int, runs: int) -> tuple[bool, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, action="append", help="events (repeatable)")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="Do not update RESULTS.md.")
-    args = parser.parse_args()
-    sections = []
-    ok = True
-    for n in args.events or [1_000_000]:
-        print(f"{n:,} events")
-        met, text = bench(n, args.runs)
-        ok = ok and met
-        sections.append(text)
-    if not args.no_write:
-        from results import write_section
-
-        head = (
-            "## Customer list and search (issue 7)\n"
-            "Server time per request, in-process (`benchmarks/customers.py`): the first "
-            "request of a new process, then the median of the runs; baseline: one grouped "
-            "DuckDB scan for the 50 customers with the latest events, on the same file in the "
-            "same process."
-        )
-        write_section("customers", head + "\n\n" + "\n\n".join(sections))
-    sys.exit(0 if ok else 1)
+    head = (
+        "## Customer list and search (issue 7)\n"
+        "Server time per request, in-process (`benchmarks/customers.py`): the first "
+        "request of a new process, then the median of the runs; baseline: one grouped "
+        "DuckDB scan for the 50 customers with the latest events, on the same file in the "
+        "same process."
+    )
+    run_sizes("customers", head, bench, description=__doc__.split("\n")[0], runs=5)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ section ``dashboard`` of ``benchmarks/RESULTS.md`` is rewritten with the figures
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).parent))
 
 from journey_map import store
+from results import run_sizes
 from wayline.api import create_app
 from wayline.config import Settings
 from wayline.storage.accounts import Accounts
@@ -121,30 +121,14 @@ def bench(events: int, runs: int) -> tuple[bool, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, action="append", help="events (repeatable)")
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true", help="Do not update RESULTS.md.")
-    args = parser.parse_args()
-    sections = []
-    ok = True
-    for n in args.events or [1_000_000]:
-        print(f"{n:,} events")
-        met, text = bench(n, args.runs)
-        ok = ok and met
-        sections.append(text)
-    if not args.no_write:
-        from results import write_section
-
-        head = (
-            "## Dashboard pages (issue 7)\n"
-            "Server time per request, in-process (`benchmarks/dashboard.py`): each page with its "
-            "default settings. *Uncached* computes on every request (the baseline); *cold* is a "
-            "new process's first request; *cold worker* is another new process finding the "
-            "result persisted in the data folder; *warm* is the median of repeated requests."
-        )
-        write_section("dashboard", head + "\n\n" + "\n\n".join(sections))
-    sys.exit(0 if ok else 1)
+    head = (
+        "## Dashboard pages (issue 7)\n"
+        "Server time per request, in-process (`benchmarks/dashboard.py`): each page with its "
+        "default settings. *Uncached* computes on every request (the baseline); *cold* is a "
+        "new process's first request; *cold worker* is another new process finding the "
+        "result persisted in the data folder; *warm* is the median of repeated requests."
+    )
+    run_sizes("dashboard", head, bench, description=__doc__.split("\n")[0], runs=7)
 
 
 if __name__ == "__main__":

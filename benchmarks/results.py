@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,3 +40,33 @@ def write_section(name: str, markdown: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)
+
+
+def run_sizes(
+    name: str,
+    heading: str,
+    bench: Callable[[int, int], tuple[bool, str]],
+    *,
+    description: str,
+    runs: int,
+    default_events: int = 1_000_000,
+) -> None:
+    """The command line of a benchmark measured per store size: ``--events`` (repeatable),
+    ``--runs``, ``--no-write``. ``bench(events, runs)`` answers (target met, its markdown); the
+    section ``name`` is rewritten as ``heading`` and every size's markdown; the exit status says
+    whether every target was met."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--events", type=int, action="append", help="events (repeatable)")
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--no-write", action="store_true", help="Do not update RESULTS.md.")
+    args = parser.parse_args()
+    sections = []
+    ok = True
+    for n in args.events or [default_events]:
+        print(f"{n:,} events")
+        met, text = bench(n, args.runs)
+        ok = ok and met
+        sections.append(text)
+    if not args.no_write:
+        write_section(name, heading + "\n\n" + "\n\n".join(sections))
+    sys.exit(0 if ok else 1)

@@ -217,3 +217,24 @@ if __name__ == "__main__":
         print(f"{server.url}  log in as {home.email} / {home.password}  (data in {folder})")
         with suppress(KeyboardInterrupt):
             server.proc.wait()
+
+
+@contextmanager
+def chromium_tab(server: RunningServer, *, timeout_ms: float = 30_000) -> Iterator[object]:
+    """A tab of the system's headless Chromium on ``server`` (a desktop-sized window); fails
+    the test afterwards if a page's script threw."""
+    from playwright.sync_api import sync_playwright
+
+    from wayline.journeymap.render.browser import CHROMIUM_ARGS, find_chromium
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_chromium(), args=list(CHROMIUM_ARGS))
+        try:
+            tab = browser.new_page(base_url=server.url, viewport={"width": 1280, "height": 900})
+            tab.set_default_timeout(timeout_ms)
+            errors: list[str] = []
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            yield tab
+            assert errors == [], f"script errors on the pages: {errors}"
+        finally:
+            browser.close()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_server import EMAIL, PASSWORD, RunningServer, running_server, seed_home
+from e2e_server import EMAIL, PASSWORD, RunningServer, chromium_tab, running_server, seed_home
 
-from wayline.journeymap.render.browser import CHROMIUM_ARGS, find_chromium
+from wayline.journeymap.render.browser import find_chromium
 
 CHROMIUM = find_chromium()
 
@@ -42,18 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def page(server: RunningServer) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
-        try:
-            tab = browser.new_page(base_url=server.url, viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            yield tab
-            assert errors == [], f"script errors on the page: {errors}"
-        finally:
-            browser.close()
+    with chromium_tab(server) as tab:
+        yield tab
 
 
 def drag(page: object, source: object, target: object) -> None:

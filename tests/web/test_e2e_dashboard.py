@@ -17,14 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_server import EMAIL, PASSWORD, RunningServer, running_server, seed_home
+from e2e_server import EMAIL, PASSWORD, RunningServer, chromium_tab, running_server, seed_home
 
-from wayline.journeymap.render.browser import CHROMIUM_ARGS, find_chromium
+from wayline.journeymap.render.browser import find_chromium
 
 CHROMIUM = find_chromium()
 SOLUTION = "Abandoned-cart follow-up by WhatsApp or e-mail"
 JOURNEY_ID = "abandoned-cart-recovery"
-DESKTOP = {"width": 1280, "height": 900}
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,23 +40,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def page(server: RunningServer) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
-        try:
-            context = browser.new_context(
-                base_url=server.url, viewport={"width": 1280, "height": 900}
-            )
-            tab = context.new_page()
-            # The map of a 40k-event store is built on first view: slow on a busy CI machine.
-            tab.set_default_timeout(60_000)
-            errors: list[str] = []
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            yield tab
-            assert errors == [], f"script errors on the pages: {errors}"
-        finally:
-            browser.close()
+    # The map of a 40k-event store is built on first view: slow on a busy CI machine.
+    with chromium_tab(server, timeout_ms=60_000) as tab:
+        yield tab
 
 
 def test_first_session_from_setup_to_a_live_abandoned_cart_journey(
