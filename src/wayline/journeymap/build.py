@@ -203,41 +203,44 @@ def codes_for(classes: Mapping[str, EventClass], mapping: StageMapping) -> Codes
 
 
 def _mapping_cte(classes: Mapping[str, EventClass], codes: Codes) -> Sql:
-    """``m(name, code, st, tp, role)``: every event name of the period, coded."""
+    """``m(name, code, stp, role)``: every event name of the period, coded (``stp``: its stage
+    and touchpoint, :func:`_stp`)."""
     rows = [
         Sql(
-            "(?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?)",
             (
                 n,
                 i,
-                _stage_no(classes[n].stage),
-                codes.touchpoint(classes[n].touchpoint),
+                _stp(_stage_no(classes[n].stage), codes.touchpoint(classes[n].touchpoint)),
                 _role_code(codes, classes[n].role),
             ),
         )
         for i, n in enumerate(codes.names)
     ]
     if not rows:
-        rows = [Sql("(?, ?, ?, ?, ?)", ("", -1, 0, 0, 0))]
-    return Sql("m(name, code, st, tp, role) AS (VALUES ") + Sql.join(", ", rows) + ")"
+        rows = [Sql("(?, ?, ?, ?)", ("", -1, 0, 0))]
+    return Sql("m(name, code, stp, role) AS (VALUES ") + Sql.join(", ", rows) + ")"
 
 
-def _page_cases(mapping: StageMapping, codes: Codes) -> tuple[Sql, Sql]:
-    """Stage number and touchpoint code of an event row, page rules applied to page views."""
+def _stp(stage: int, touchpoint: int) -> int:
+    """A stage number and a touchpoint code in one integer (``st << 16 | tp``)."""
+    return stage << 16 | touchpoint
+
+
+def _page_case(mapping: StageMapping, codes: Codes) -> Sql:
+    """Stage number and touchpoint code of an event row in one integer (:func:`_stp`), page
+    rules applied to page views: one ``CASE`` chain per row instead of one per column (the
+    chains were a third of the cost of reading the events on 10 M events)."""
     if not mapping.pages:
-        return Sql("m.st"), Sql("m.tp")
-    st_parts: list[str] = []
-    tp_parts: list[str] = []
+        return Sql("m.stp")
+    parts: list[str] = []
     params: list[Any] = []
     for rule in mapping.pages:
-        cond = f"substr(e.page_path, 1, {len(rule.prefix)}) = ?"
-        st_parts.append(f"WHEN {cond} THEN {_stage_no(rule.stage)}")
-        tp_parts.append(f"WHEN {cond} THEN {codes.touchpoint(rule.touchpoint)}")
+        stp = _stp(_stage_no(rule.stage), codes.touchpoint(rule.touchpoint))
+        parts.append(f"WHEN starts_with(e.page_path, ?) THEN {stp}")
         params.append(rule.prefix)
     head = f"CASE WHEN m.role = {codes.role('page_view')} AND e.page_path IS NOT NULL THEN CASE "
-    st = Sql(head + " ".join(st_parts) + " ELSE m.st END ELSE m.st END", tuple(params))
-    tp = Sql(head + " ".join(tp_parts) + " ELSE m.tp END ELSE m.tp END", tuple(params))
-    return st, tp
+    return Sql(head + " ".join(parts) + " ELSE m.stp END ELSE m.stp END", tuple(params))
 
 
 def _attribute_sql(
@@ -286,7 +289,7 @@ def _ev_cte(
     """``WITH m, [conditions], ev``: the period's events of the view's customers, coded —
     person and session hashed to integers, time in epoch microseconds (joins, sorts and
     distinct counts on 64-bit integers are several times cheaper than on text)."""
-    st, tp = _page_cases(mapping, codes)
+    stp = _page_case(mapping, codes)
     ctes: list[Sql] = [_mapping_cte(classes, codes)]
     joins = ""
     seg = "'all'"
@@ -306,24 +309,21 @@ def _ev_cte(
             conds.append(Sql(f" AND bd.value IN ({marks})", q.breakdown_values))
     ev = (
         Sql(
-            f"ev AS MATERIALIZED (SELECT {seg} AS seg, hash(e.person_id) AS pid, "
-            "epoch_us(e.timestamp) AS ts, "
+            "ev AS MATERIALIZED (SELECT seg, pid, ts, sess, ch, dev, revenue, role, "
+            f"CASE WHEN role = {codes.role('page_view')} THEN {PAGE_ACT} + (stp & 65535) "
+            "ELSE code END AS act, stp >> 16 AS st, stp & 65535 AS tp FROM ("
+            f"SELECT {seg} AS seg, hash(e.person_id) AS pid, epoch_us(e.timestamp) AS ts, "
             "CASE WHEN e.session_id IS NOT NULL THEN hash(e.session_id) END AS sess, "
-            "e.channel AS ch, e.device_type AS dev, e.revenue, m.role, "
-            f"CASE WHEN m.role = {codes.role('page_view')} THEN {PAGE_ACT} + "
+            "e.channel AS ch, e.device_type AS dev, e.revenue, m.role, m.code, "
         )
-        + tp
-        + " ELSE m.code END AS act, "
-        + st
-        + " AS st, "
-        + tp
-        + f" AS tp FROM events e JOIN m ON m.name = e.event{joins} WHERE e.workspace_id = ? AND "
+        + stp
+        + f" AS stp FROM events e JOIN m ON m.name = e.event{joins} WHERE e.workspace_id = ? AND "
     )
     ev = Sql(ev.text, (*ev.params, q.workspace_id))
     ev = ev + date_range_sql(since, until, alias="e") + f" AND m.role <> {codes.role('identify')}"
     for cond in conds:
         ev = ev + cond
-    ctes.append(ev + ")")
+    ctes.append(ev + ") AS _e)")
     return Sql("WITH ") + Sql.join(", ", ctes)
 
 
