@@ -353,7 +353,7 @@ def test_sql_snapshots(dialect: str, order: str) -> None:
 
 
 def test_cli_exclusion_syntax() -> None:
-    from wayline.cli.funnel import parse_exclusion
+    from wayline.analytics.params import parse_exclusion
 
     assert parse_exclusion("x") == FunnelExclusion(("x",))
     assert parse_exclusion("x|y[k=1]@2-3") == FunnelExclusion(

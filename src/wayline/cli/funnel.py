@@ -13,8 +13,6 @@ customers who reached step K-1 but not step K.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 import orjson
@@ -23,10 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from wayline.analytics.backend import DuckDBBackend
-from wayline.analytics.filters import parse_filter
 from wayline.analytics.funnels import (
     ORDERS,
-    FunnelExclusion,
     FunnelQuery,
     FunnelResult,
     FunnelStepResult,
@@ -35,64 +31,14 @@ from wayline.analytics.funnels import (
     parse_window,
     run_funnel,
 )
+from wayline.analytics.params import parse_exclusion, parse_time
 from wayline.cli import app
 from wayline.config import Settings
+from wayline.display import duration, percent
 from wayline.errors import ConfigError, InputError
 from wayline.storage.eventstore import EventStore
 
 console = Console()
-
-
-def _time(text: str | None, field: str) -> datetime | None:
-    """``2026-03-01`` or an ISO date-time (naive = UTC) → an aware UTC datetime."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            value = datetime.combine(date.fromisoformat(text), time())
-        except ValueError:
-            raise InputError(f"not an ISO date or time: {text!r}", field=field) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-_EXCLUDE_RE = re.compile(r"^(?P<events>[^@]+?)(?:@(?P<a>\d+)-(?P<b>\d+))?$")
-
-
-def parse_exclusion(text: str) -> FunnelExclusion:
-    """``event|other[key=value]@1-3`` → an exclusion between steps 1 and 3 (default: first to
-    last step)."""
-    m = _EXCLUDE_RE.match(text.strip())
-    if not m:
-        raise InputError(
-            f"cannot read exclusion {text!r}; write EVENT or EVENT@1-3", field="exclude"
-        )
-    steps = parse_steps(m["events"])
-    if len(steps) != 1:
-        raise InputError(f"an exclusion is one step, got {text!r}", field="exclude")
-    step = steps[0]
-    if m["a"] is None:
-        return FunnelExclusion(step.events, step.filters)
-    return FunnelExclusion(step.events, step.filters, int(m["a"]), int(m["b"]))
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
-def _secs(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 120:
-        return f"{value:.0f} s"
-    if value < 7200:
-        return f"{value / 60:.1f} min"
-    if value < 2 * 86_400:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 86_400:.1f} d"
 
 
 def _table(title: str, steps: tuple[FunnelStepResult, ...], unit: str) -> Table:
@@ -110,18 +56,18 @@ def _table(title: str, steps: tuple[FunnelStepResult, ...], unit: str) -> Table:
             str(s.index),
             s.name,
             f"{s.users:,}",
-            _pct(s.conversion),
-            _pct(s.conversion_from_previous) if s.index > 1 else "",
+            percent(s.conversion),
+            percent(s.conversion_from_previous) if s.index > 1 else "",
             f"{s.dropped:,}" if s.index > 1 else "",
-            _secs(s.median_seconds),
-            _secs(s.p90_seconds),
+            duration(s.median_seconds),
+            duration(s.p90_seconds),
         )
     return table
 
 
 def _show(result: FunnelResult) -> None:
     q = result.query
-    window = "none" if q.window is None else _secs(q.window.total_seconds())
+    window = "none" if q.window is None else duration(q.window.total_seconds())
     unit = "sessions" if q.by == "session" else "customers"
     title = f"Funnel ({q.order}, window {window})"
     console.print(_table(title, result.steps, unit))
@@ -188,8 +134,8 @@ def funnel_command(
         order=order,  # type: ignore[arg-type]
         exclusions=tuple(parse_exclusion(x) for x in exclude or ()),
         breakdown=breakdown,
-        since=_time(since, "since"),
-        until=_time(until, "until"),
+        since=parse_time(since, "since"),
+        until=parse_time(until, "until"),
         by=by,  # type: ignore[arg-type]
         workspace_id=workspace,
     )
@@ -222,7 +168,3 @@ def funnel_command(
 
 def _emit(data: Any) -> None:
     typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
-
-
-# parse_filter is re-exported for the tests of step syntax.
-__all__ = ["funnel_command", "parse_exclusion", "parse_filter"]

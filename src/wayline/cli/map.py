@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Final
 
@@ -30,6 +30,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from wayline.analytics.backend import Backend, DuckDBBackend
+from wayline.analytics.params import parse_time
 from wayline.cli import app
 from wayline.config import Settings
 from wayline.errors import ConfigError, InputError
@@ -56,22 +57,6 @@ console = Console()
 FORMATS: Final = ("md", "html", "json", "csv", "png", "pdf")
 _BINARY: Final = ("png", "pdf")
 _LAST_RE = re.compile(r"^\s*(\d+)\s*([dw])\s*$")
-
-
-def _time(text: str | None, field: str) -> datetime | None:
-    """``2026-03-01`` or an ISO date-time (naive = UTC) → an aware UTC datetime."""
-    if text is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            parsed = datetime.combine(date.fromisoformat(text), time())
-        except ValueError:
-            raise InputError(f"not an ISO date or time: {text!r}", field=field) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def pain_point_finder() -> tuple[PainPointFinder | None, str]:
@@ -102,7 +87,7 @@ def make_query(
     now: datetime,
 ) -> MapQuery:
     """The command's options → a :class:`MapQuery` (InputError on a bad option)."""
-    start, end = _time(since, "since"), _time(until, "until")
+    start, end = parse_time(since, "since"), parse_time(until, "until")
     if last is not None:
         m = _LAST_RE.match(last)
         if not m:

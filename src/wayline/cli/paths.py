@@ -8,7 +8,7 @@ customer_value, lifecycle), runs it on the analytics store, and shows rich table
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
 import orjson
@@ -18,12 +18,13 @@ from rich.table import Table
 
 from wayline.analytics.backend import DuckDBBackend
 from wayline.analytics.customer_value import OrdersQuery, repeat_purchase, rfm
-from wayline.analytics.filters import PropertyFilter, parse_filter
 from wayline.analytics.lifecycle import LifecycleQuery, lifecycle
+from wayline.analytics.params import parse_filters, parse_time
 from wayline.analytics.paths import GroupRule, PathsQuery, paths, transitions
 from wayline.analytics.retention import PERIODS, RetentionQuery, retention
 from wayline.cli import app
 from wayline.config import Settings
+from wayline.display import duration, percent
 from wayline.errors import ConfigError, InputError
 from wayline.storage.eventstore import EventStore
 
@@ -50,26 +51,6 @@ PurchaseEvents = Annotated[
 ]
 
 
-def parse_time(text: str | None, field: str) -> datetime | None:
-    """``2026-03-01`` or ``2026-03-01T12:00[+02:00]`` → an aware UTC datetime (naive = UTC)."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            value = datetime.combine(date.fromisoformat(text), time())
-        except ValueError:
-            raise InputError(f"not an ISO date or time: {text!r}", field=field) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _filters(where: list[str] | None) -> tuple[PropertyFilter, ...]:
-    return tuple(parse_filter(w) for w in where or ())
-
-
 def _period(text: str) -> Literal["day", "week", "month"]:
     if text not in PERIODS:
         raise InputError(f"period must be one of {', '.join(PERIODS)}", field="--period")
@@ -86,22 +67,6 @@ def _backend() -> tuple[EventStore, DuckDBBackend]:
 
 def _emit_json(data: Any) -> None:
     typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
-def _secs(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 120:
-        return f"{value:.0f} s"
-    if value < 7200:
-        return f"{value / 60:.1f} min"
-    if value < 2 * 86_400:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 86_400:.1f} d"
 
 
 @app.command("paths")
@@ -148,7 +113,7 @@ def paths_command(
         until=parse_time(until, "--until"),
         by=cast(Literal["person", "session"], by),
         item="event" if events_only else "event_or_page",
-        filters=_filters(where),
+        filters=parse_filters(where),
         exclude=tuple(exclude or ()),
         groups=tuple(GroupRule.parse(g) for g in group or ()),
         collapse_repeats=not keep_repeats,
@@ -174,8 +139,8 @@ def paths_command(
                     t.target,
                     f"{t.count:,}",
                     f"{t.persons:,}",
-                    _pct(t.share),
-                    _secs(t.median_seconds),
+                    percent(t.share),
+                    duration(t.median_seconds),
                 )
             console.print(table)
             return
@@ -195,8 +160,8 @@ def paths_command(
             names[link.target][1],
             f"{link.value:,}",
             f"{link.persons:,}",
-            _pct(link.share),
-            _secs(link.median_seconds),
+            percent(link.share),
+            duration(link.median_seconds),
         )
     console.print(table)
     if result.top_paths:
@@ -205,7 +170,7 @@ def paths_command(
         tops.add_column("count", justify="right")
         tops.add_column("share", justify="right")
         for p in result.top_paths:
-            tops.add_row(" → ".join(p.items), f"{p.count:,}", _pct(p.share))
+            tops.add_row(" → ".join(p.items), f"{p.count:,}", percent(p.share))
         console.print(tops)
 
 
@@ -238,7 +203,7 @@ def retention_command(
         since=parse_time(since, "--since"),
         until=parse_time(until, "--until"),
         periods=periods,
-        filters=_filters(where),
+        filters=parse_filters(where),
     )
     store, backend = _backend()
     with store:
@@ -254,8 +219,8 @@ def retention_command(
         table.add_column(f"{n}", justify="right")
     fmt = "%Y-%m-%d" if query.period != "month" else "%Y-%m"
     for c in result.cohorts:
-        table.add_row(c.start.strftime(fmt), f"{c.size:,}", *(_pct(r) for r in c.rates))
-    table.add_row("mean", "", *(_pct(r) for r in result.average_rates()), style="bold")
+        table.add_row(c.start.strftime(fmt), f"{c.size:,}", *(percent(r) for r in c.rates))
+    table.add_row("mean", "", *(percent(r) for r in result.average_rates()), style="bold")
     console.print(table)
 
 
@@ -277,7 +242,7 @@ def rfm_command(
         purchase_events=tuple(purchase_event or OrdersQuery.purchase_events),
         since=parse_time(since, "--since"),
         until=parse_time(until, "--until"),
-        filters=_filters(where),
+        filters=parse_filters(where),
     )
     store, backend = _backend()
     with store:
@@ -294,10 +259,10 @@ def rfm_command(
     summary.add_row("customers", f"{repeat.customers:,}")
     summary.add_row("orders", f"{repeat.orders:,}")
     summary.add_row("revenue", f"{repeat.revenue:,}")
-    summary.add_row("repeat-purchase rate", _pct(repeat.rate))
-    summary.add_row("median time between orders", _secs(repeat.median_gap_seconds))
-    summary.add_row("mean time between orders", _secs(repeat.mean_gap_seconds))
-    summary.add_row("median time to 2nd order", _secs(repeat.median_seconds_to_second_order))
+    summary.add_row("repeat-purchase rate", percent(repeat.rate))
+    summary.add_row("median time between orders", duration(repeat.median_gap_seconds))
+    summary.add_row("mean time between orders", duration(repeat.mean_gap_seconds))
+    summary.add_row("median time to 2nd order", duration(repeat.median_seconds_to_second_order))
     for label, n in repeat.gap_buckets:
         summary.add_row(f"gaps {label}", f"{n:,}")
     console.print(summary)
@@ -305,7 +270,7 @@ def rfm_command(
     for col in ("segment", "customers", "share", "revenue"):
         segments.add_column(col, justify="left" if col == "segment" else "right")
     for s in scores.segments():
-        segments.add_row(s.name, f"{s.customers:,}", _pct(s.share), f"{s.revenue:,}")
+        segments.add_row(s.name, f"{s.customers:,}", percent(s.share), f"{s.revenue:,}")
     console.print(segments)
     if customers > 0:
         best = scores.top(customers)
@@ -346,7 +311,7 @@ def lifecycle_command(
         events=tuple(event) if event else None,
         since=parse_time(since, "--since"),
         until=parse_time(until, "--until"),
-        filters=_filters(where),
+        filters=parse_filters(where),
     )
     store, backend = _backend()
     with store:

@@ -30,6 +30,7 @@ from wayline.api.rest.analytics import (
     run_paths_cached,
     run_retention_cached,
 )
+from wayline.display import duration, percent
 from wayline.errors import InputError
 from wayline.web.auth import Session
 from wayline.web.cache import Cached
@@ -42,24 +43,8 @@ Opt = Annotated[str | None, Query(max_length=4000)]
 T = TypeVar("T")
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
 def _n(value: int) -> str:
     return f"{value:,}"
-
-
-def _secs(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value < 120:
-        return f"{value:.0f} s"
-    if value < 7200:
-        return f"{value / 60:.1f} min"
-    if value < 2 * 86_400:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 86_400:.1f} d"
 
 
 def _when(cached: Cached[Any]) -> dict[str, Any]:
@@ -94,7 +79,7 @@ def funnel_bars_svg(steps: Sequence[FunnelStepResult], width: int = 720) -> Mark
         y = 8 + i * row
         w = usable * (s.users / top) if top else 0
         dropped = (
-            f" · {_n(s.dropped)} dropped ({_pct(1 - s.conversion_from_previous)})"
+            f" · {_n(s.dropped)} dropped ({percent(1 - s.conversion_from_previous)})"
             if s.index > 1 and s.conversion_from_previous is not None
             else ""
         )
@@ -105,7 +90,7 @@ def funnel_bars_svg(steps: Sequence[FunnelStepResult], width: int = 720) -> Mark
             f'<rect x="{left}" y="{y + 18}" width="{w:.1f}" height="{bar_h}" rx="4" '
             f'fill="#2456c7"><title>{escape(s.name)}: {_n(s.users)}</title></rect>'
             f'<text x="{left + 8}" y="{y + 36}" class="on-bar">'
-            f"{escape(f'{_n(s.users)} · {_pct(s.conversion)}{dropped}')}</text>"
+            f"{escape(f'{_n(s.users)} · {percent(s.conversion)}{dropped}')}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -326,9 +311,9 @@ def funnels_page(
         "funnels.html",
         session,
         title="Funnels",
-        pct=_pct,
+        pct=percent,
         n=_n,
-        secs=_secs,
+        secs=duration,
         status_code=400 if error else 200,
         **context,
     )
@@ -366,7 +351,7 @@ def paths_page(
         "paths.html",
         session,
         title="Paths",
-        pct=_pct,
+        pct=percent,
         n=_n,
         status_code=400 if error else 200,
         **context,
@@ -403,7 +388,7 @@ def retention_page(
         "retention.html",
         session,
         title="Retention",
-        pct=_pct,
+        pct=percent,
         n=_n,
         heat=heat,
         status_code=400 if error else 200,

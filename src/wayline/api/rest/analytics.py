@@ -15,9 +15,8 @@ The query parsing and running live here as plain functions so that the dashboard
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
@@ -32,9 +31,7 @@ from wayline.analytics.customer_value import (
     repeat_purchase,
     rfm,
 )
-from wayline.analytics.filters import PropertyFilter, parse_filter
 from wayline.analytics.funnels import (
-    FunnelExclusion,
     FunnelQuery,
     FunnelResult,
     dropped_persons,
@@ -45,6 +42,7 @@ from wayline.analytics.funnels import (
 from wayline.analytics.funnels import validate as validate_funnel
 from wayline.analytics.lifecycle import LifecycleQuery, LifecycleResult, lifecycle
 from wayline.analytics.lifecycle import validate as validate_lifecycle
+from wayline.analytics.params import parse_exclusion, parse_filters, parse_time
 from wayline.analytics.paths import GroupRule, PathsQuery, PathsResult, paths
 from wayline.analytics.paths import validate as validate_paths
 from wayline.analytics.retention import RetentionQuery, RetentionResult, retention
@@ -64,26 +62,6 @@ PeriodParam = Literal["day", "week", "month"]
 # Parsing (shared with the dashboard)
 
 
-def parse_time(text: str | None, field: str) -> datetime | None:
-    """``2026-03-01`` or an ISO date-time (naive = UTC) → an aware UTC datetime."""
-    if text is None or not text.strip():
-        return None
-    text = text.strip()
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            value = datetime.combine(date.fromisoformat(text), time())
-        except ValueError:
-            raise InputError(f"not an ISO date or time: {text!r}", field=field) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    # Far-off years overflow once shifted to UTC or moved by a window; no store has them.
-    if not 1900 <= value.year <= 2200:
-        raise InputError(f"{text!r} is not between the years 1900 and 2200", field=field)
-    return value.astimezone(UTC)
-
-
 def _unit(by: str) -> Literal["person", "session"]:
     # "customer" is what the dashboard calls a person.
     if by in ("person", "customer"):
@@ -91,16 +69,6 @@ def _unit(by: str) -> Literal["person", "session"]:
     if by == "session":
         return "session"
     raise InputError("by must be customer (person) or session", field="by")
-
-
-def _filters(where: list[str] | None, field: str = "where") -> tuple[PropertyFilter, ...]:
-    out = []
-    for text in where or ():
-        try:
-            out.append(parse_filter(text))
-        except InputError as exc:
-            raise InputError(exc.message, field=field) from None
-    return tuple(out)
 
 
 def _with_field(exc: InputError, field: str) -> InputError:
@@ -151,27 +119,6 @@ def funnel_query(
         raise InputError(exc.message, field=param) from None
 
 
-_EXCLUDE_RE = re.compile(r"^(?P<events>[^@]+?)(?:@(?P<a>\d+)-(?P<b>\d+))?$")
-
-
-def parse_exclusion(text: str) -> FunnelExclusion:
-    """``event|other[key=value]@1-3`` → an exclusion between steps 1 and 3 (default: first to
-    last step), as ``wayline funnel --exclude`` reads it."""
-    m = _EXCLUDE_RE.match(text.strip())
-    if not m:
-        raise InputError(f"cannot read {text!r}; write EVENT or EVENT@1-3", field="exclude")
-    try:
-        steps = parse_steps(m["events"])
-    except InputError as exc:
-        raise InputError(exc.message, field="exclude") from None
-    if len(steps) != 1:
-        raise InputError(f"an exclusion is one step, got {text!r}", field="exclude")
-    step = steps[0]
-    if m["a"] is None:
-        return FunnelExclusion(step.events, step.filters)
-    return FunnelExclusion(step.events, step.filters, int(m["a"]), int(m["b"]))
-
-
 def paths_query(
     workspace_id: str,
     *,
@@ -201,7 +148,7 @@ def paths_query(
         until=parse_time(until, "until"),
         by=_unit(by),
         item="event" if events_only else "event_or_page",
-        filters=_filters(where),
+        filters=parse_filters(where),
         exclude=tuple(x for x in exclude or () if x.strip()),
         groups=tuple(groups),
         collapse_repeats=not keep_repeats,
@@ -235,7 +182,7 @@ def retention_query(
         since=parse_time(since, "since"),
         until=parse_time(until, "until"),
         periods=periods,
-        filters=_filters(where),
+        filters=parse_filters(where),
     )
     return _named(validate_retention, query)
 
@@ -640,7 +587,7 @@ def get_lifecycle(
             events=tuple(event) if event else None,
             since=parse_time(since, "since"),
             until=parse_time(until, "until"),
-            filters=_filters(where),
+            filters=parse_filters(where),
         ),
     )
     result: LifecycleResult = cached_result(
@@ -684,7 +631,7 @@ def get_customer_value(
         or OrdersQuery.purchase_events,
         since=parse_time(since, "since"),
         until=parse_time(until, "until"),
-        filters=_filters(where),
+        filters=parse_filters(where),
     )
     if query.since and query.until and query.since >= query.until:
         raise InputError("until must be after since", field="until")

@@ -25,8 +25,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from wayline.analytics.backend import Backend
+from wayline.analytics.params import parse_time
 from wayline.api.errors import error_body
-from wayline.api.rest.analytics import parse_time
 from wayline.api.rest.deps import Workspace
 from wayline.config import Settings
 from wayline.errors import ConfigError, InputError
