@@ -1,10 +1,12 @@
 """Fixtures for the REST API and dashboard tests: an app on a fresh data folder, two
-workspaces each with a secret API key, and a logged-in browser-like client."""
+workspaces each with a secret API key, a logged-in browser-like client, and a small simulated
+store to load into it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,14 @@ from fastapi.testclient import TestClient
 
 from wayline.api import create_app
 from wayline.config import Settings
+from wayline.events.simulator import SimulatedStore, StoreConfig, load_store, simulate_store
 from wayline.storage.accounts import Accounts
 from wayline.storage.db import Database
+from wayline.storage.eventstore import EventStore
 
 PASSWORD = "correct horse battery"
+#: The sample store's first day (60 days of 600 customers, in the first workspace).
+SAMPLE_START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 @dataclass
@@ -70,6 +76,11 @@ class Site:
         assert r.status_code == 303, r.text
         return client
 
+    def load(self, sample: SimulatedStore) -> None:
+        """Put the sample store's events into this site's analytics store."""
+        with EventStore(self.settings.resolved_analytics_path) as store:
+            load_store(store, sample)
+
     def csrf(self, client: TestClient, page: str | None = None) -> str:
         """The CSRF token of this client's session — read from ``page`` when given (every
         dashboard page carries it in ``<meta name="csrf-token">``), else from the store."""
@@ -96,3 +107,9 @@ def site(home: Path) -> Iterator[Site]:
         s.add_tenant("beta")
         yield s
     db.close()
+
+
+@pytest.fixture(scope="session")
+def sample() -> SimulatedStore:
+    """A small simulated store (every page and analytic has something to show)."""
+    return simulate_store(StoreConfig(seed=5, customers=600, start=SAMPLE_START, days=60))

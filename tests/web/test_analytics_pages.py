@@ -4,29 +4,15 @@ same numbers as the REST API), readable without data, and bad input shown on the
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from dashboard_fixtures import Site
-from wayline.events.simulator import SimulatedStore, StoreConfig, load_store, simulate_store
+from wayline.events.simulator import SimulatedStore
 from wayline.storage.eventstore import EventStore
 from wayline.web.analytics_pages import heat
 from wayline.web.cache import ResultCache
 
-START = datetime(2026, 3, 2, tzinfo=UTC)
 STEPS = "Product Viewed,Product Added,Checkout Started,Order Completed"
-
-
-@pytest.fixture(scope="module")
-def sample() -> SimulatedStore:
-    return simulate_store(StoreConfig(seed=5, customers=600, start=START, days=60))
-
-
-def load(site: Site, sample: SimulatedStore) -> None:
-    with EventStore(site.settings.resolved_analytics_path) as store:
-        load_store(store, sample)
 
 
 def test_pages_need_a_log_in_and_render_without_data(site: Site) -> None:
@@ -40,7 +26,7 @@ def test_pages_need_a_log_in_and_render_without_data(site: Site) -> None:
 
 
 def test_funnel_page_draws_the_same_numbers_as_the_api(site: Site, sample: SimulatedStore) -> None:
-    load(site, sample)
+    site.load(sample)
     params = {"steps": STEPS, "breakdown": "device_type", "until": "2026-05-01"}
     api = site.client.get("/api/v1/funnels", params=params, headers=site.a.headers).json()
     html = site.browser().get("/funnels", params=params).text
@@ -55,7 +41,7 @@ def test_funnel_page_draws_the_same_numbers_as_the_api(site: Site, sample: Simul
 
 
 def test_paths_page_draws_a_sankey(site: Site, sample: SimulatedStore) -> None:
-    load(site, sample)
+    site.load(sample)
     params = {"from": "Product Viewed", "steps": "4"}
     api = site.client.get("/api/v1/paths", params=params, headers=site.a.headers).json()
     html = site.browser().get("/paths", params=params).text
@@ -66,7 +52,7 @@ def test_paths_page_draws_a_sankey(site: Site, sample: SimulatedStore) -> None:
 
 
 def test_retention_page_draws_a_heat_map(site: Site, sample: SimulatedStore) -> None:
-    load(site, sample)
+    site.load(sample)
     params = {"period": "week", "cohort": "first_seen", "until": "2026-05-01"}
     api = site.client.get("/api/v1/retention", params=params, headers=site.a.headers).json()
     html = site.browser().get("/retention", params=params).text
@@ -144,7 +130,7 @@ def test_cache_hits_refreshes_in_the_background_and_persists(tmp_path: Path) -> 
 
 
 def test_new_events_reach_the_pages(site: Site, sample: SimulatedStore) -> None:
-    load(site, sample)
+    site.load(sample)
     params = {"steps": STEPS}
     before = site.client.get("/api/v1/funnels", params=params, headers=site.a.headers).json()
     with EventStore(site.settings.resolved_analytics_path) as store:

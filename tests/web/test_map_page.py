@@ -4,27 +4,12 @@ draft in the right workspace (never without the CSRF token)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from dashboard_fixtures import Site
-from wayline.events.simulator import SimulatedStore, StoreConfig, load_store, simulate_store
+from wayline.events.simulator import SimulatedStore
 from wayline.journeys.entry import JourneyStatus
 from wayline.journeys.runtime.catalog import JourneyCatalog
-from wayline.storage.eventstore import EventStore
-
-START = datetime(2026, 3, 2, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def sample() -> SimulatedStore:
-    return simulate_store(StoreConfig(seed=5, customers=600, start=START, days=60))
-
-
-def load(site: Site, sample: SimulatedStore) -> None:
-    with EventStore(site.settings.resolved_analytics_path) as store:
-        load_store(store, sample)
 
 
 def test_the_map_needs_a_log_in(site: Site) -> None:
@@ -39,7 +24,7 @@ def test_without_events_the_map_says_so(site: Site) -> None:
 
 
 def test_the_map_shows_lanes_pain_points_and_solutions(site: Site, sample: SimulatedStore) -> None:
-    load(site, sample)
+    site.load(sample)
     browser = site.browser()
     r = browser.get("/map", params={"compare": "previous", "since": "2026-04-01"})
     assert r.status_code == 200, r.text
@@ -72,7 +57,7 @@ def test_the_map_shows_lanes_pain_points_and_solutions(site: Site, sample: Simul
 def test_downloads_have_the_right_types(
     site: Site, sample: SimulatedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load(site, sample)
+    site.load(sample)
     browser = site.browser()
     csv = browser.get("/map/download.csv", params={"device": "mobile"})
     assert csv.status_code == 200 and csv.headers["content-type"] == "text/csv; charset=utf-8"
@@ -91,7 +76,7 @@ def test_a_real_png_and_pdf_when_chromium_is_here(site: Site, sample: SimulatedS
 
     if find_chromium() is None:
         pytest.skip("no Chromium on this machine")
-    load(site, sample)
+    site.load(sample)
     browser = site.browser()
     png = browser.get("/map/download.png", params={"since": "2026-04-01"})
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"

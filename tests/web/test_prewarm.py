@@ -6,34 +6,21 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 
 import pytest
 
 from dashboard_fixtures import Site
-from wayline.events.simulator import SimulatedStore, StoreConfig, load_store, simulate_store
-from wayline.storage.eventstore import EventStore
+from wayline.events.simulator import SimulatedStore
 from wayline.web import cache
 from wayline.web.prewarm import Prewarmer, default_views
 
 PAGES = ("/map", "/funnels", "/paths", "/retention", "/customers")
 
 
-@pytest.fixture(scope="module")
-def sample() -> SimulatedStore:
-    start = datetime(2026, 3, 2, tzinfo=UTC)
-    return simulate_store(StoreConfig(seed=11, customers=300, start=start, days=45))
-
-
-def load(site: Site, sample: SimulatedStore) -> None:
-    with EventStore(site.settings.resolved_analytics_path) as store:
-        load_store(store, sample)
-
-
 def test_default_pages_are_served_from_the_prewarmed_cache(
     site: Site, sample: SimulatedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load(site, sample)
+    site.load(sample)
     warmer = Prewarmer(site.db, site.settings)
     per_workspace = len(default_views(site.a.workspace_id))
     assert warmer.warm() == per_workspace * len(site.tenants)
@@ -65,7 +52,7 @@ def test_an_import_into_an_empty_store_is_warmed_at_once(
         while warmer.computed < views and time.monotonic() < deadline:
             time.sleep(0.05)
         assert warmer.computed == views  # the empty store's (empty) views
-        load(site, sample)
+        site.load(sample)
         deadline = time.monotonic() + 60
         while warmer.computed < 2 * views and time.monotonic() < deadline:
             time.sleep(0.05)

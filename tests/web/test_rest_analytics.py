@@ -19,28 +19,17 @@ from wayline.analytics.lifecycle import LifecycleQuery, lifecycle
 from wayline.analytics.retention import RetentionQuery, retention
 from wayline.cli import _register
 from wayline.cli import app as cli_app
-from wayline.events.simulator import SimulatedStore, StoreConfig, load_store, simulate_store
+from wayline.events.simulator import SimulatedStore
 from wayline.journeymap.build import MapQuery, build_map
 from wayline.journeymap.findings import find_pain_points
 from wayline.journeymap.model import to_json
 from wayline.journeymap.stages import default_mapping
 from wayline.storage.eventstore import EventStore
 
-START = datetime(2026, 3, 2, tzinfo=UTC)
 UNTIL = "2026-05-01"
 _register()  # the commands register themselves when their modules are imported
 
 STEPS = "Product Viewed,Product Added,Checkout Started,Order Completed"
-
-
-@pytest.fixture(scope="module")
-def sample() -> SimulatedStore:
-    return simulate_store(StoreConfig(seed=5, customers=600, start=START, days=60))
-
-
-def load(site: Site, sample: SimulatedStore) -> None:
-    with EventStore(site.settings.resolved_analytics_path) as store:
-        load_store(store, sample)
 
 
 def core(site: Site) -> EventStore:
@@ -54,7 +43,7 @@ def cli_json(args: list[str]) -> Any:
 
 
 def test_funnel_and_paths_answer_what_the_cli_answers(site: Site, sample: SimulatedStore) -> None:
-    load(site, sample)
+    site.load(sample)
     c, h = site.client, site.a.headers
     params = {"steps": STEPS, "window": "7d", "breakdown": "device_type", "until": UNTIL}
     r = c.get("/api/v1/funnels", params=params, headers=h)
@@ -104,7 +93,7 @@ def test_funnel_and_paths_answer_what_the_cli_answers(site: Site, sample: Simula
 def test_retention_lifecycle_dropoffs_and_map_equal_the_core(
     site: Site, sample: SimulatedStore
 ) -> None:
-    load(site, sample)
+    site.load(sample)
     c, h = site.client, site.a.headers
     until = datetime.fromisoformat(UNTIL).replace(tzinfo=UTC)
     now = datetime.now(UTC)
@@ -161,7 +150,7 @@ def test_retention_lifecycle_dropoffs_and_map_equal_the_core(
 
 
 def test_side_by_side_and_segment_filters(site: Site, sample: SimulatedStore) -> None:
-    load(site, sample)
+    site.load(sample)
     c, h = site.client, site.a.headers
     two = c.get(
         "/api/v1/journey-map",
@@ -187,7 +176,7 @@ def test_a_workspace_without_events_gets_empty_results(site: Site, sample: Simul
     m = c.get("/api/v1/journey-map", headers=site.a.headers).json()
     assert m["views"] == [] and "No events yet" in m["pain_points_note"]
     # …and a workspace without events in a store that has another's.
-    load(site, sample)
+    site.load(sample)
     h = site.b.headers
     assert c.get("/api/v1/journey-map", headers=h).json()["views"] == []
     funnel = c.get("/api/v1/funnels", params={"steps": STEPS}, headers=h).json()
@@ -202,7 +191,7 @@ def test_a_workspace_without_events_gets_empty_results(site: Site, sample: Simul
 
 
 def test_customer_value_equals_the_core(site: Site, sample: SimulatedStore) -> None:
-    load(site, sample)
+    site.load(sample)
     c, h = site.client, site.a.headers
     until = datetime.fromisoformat(UNTIL).replace(tzinfo=UTC)
     with core(site) as store:
@@ -279,7 +268,7 @@ def test_routes_need_a_key(site: Site) -> None:
 
 
 def test_map_downloads(site: Site, sample: SimulatedStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    load(site, sample)
+    site.load(sample)
     c, h = site.client, site.a.headers
     csv = c.get("/api/v1/journey-map", params={"format": "csv"}, headers=h)
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
