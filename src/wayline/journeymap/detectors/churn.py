@@ -116,25 +116,44 @@ def delivery_query(view: StoreView, late: Lateness) -> CompiledQuery:
     return p.compile(sql)
 
 
-def exposure_query(view: StoreView, roles: Sequence[str]) -> CompiledQuery:
-    """(exposed, buyers, buyers who bought again after the exposure window)."""
+def exposures_query(view: StoreView, groups: Sequence[Sequence[str]]) -> CompiledQuery:
+    """Per group of roles *i*: ``(i, exposed, buyers, buyers who bought again after the
+    exposure window)``. One statement for every experience: the buyers are found, and the
+    events joined to them, once rather than once per experience (four reads of the events
+    were a quarter of the detector's time)."""
     p = Params()
     c = view.context
-    names = in_list(p, "event", view.profile.names(*roles))
+    names = [view.profile.names(*roles) for roles in groups]
+    every = in_list(p, "event", sorted({n for group in names for n in group}))
+    flags = ", ".join(
+        f"max(CASE WHEN {in_list(p, 'e.event', group)} THEN 1 ELSE 0 END) AS x{i}"
+        for i, group in enumerate(names)
+    )
     latest_first = c.until - EXPOSURE - FOLLOW_UP
-    events = f"(SELECT person_id, timestamp FROM events WHERE {view.where(p)} AND {names})"
+    events = f"(SELECT person_id, timestamp, event FROM events WHERE {view.where(p)} AND {every})"
+    again = f"b.last_buy >= b.first_buy + INTERVAL {EXPOSURE.days} DAY"
+    parts = [
+        f"SELECT {i}, CASE WHEN x.x{i} = 1 THEN 1 ELSE 0 END, count(*), "
+        f"sum(CASE WHEN {again} THEN 1 ELSE 0 END) "
+        "FROM b LEFT JOIN x ON x.person_id = b.person_id "
+        f"WHERE b.first_buy < {p(latest_first)} GROUP BY 1, 2"
+        for i in range(len(names))
+    ]
     sql = f"""
-        WITH b AS ({_buyers(view, p)}),
-             x AS (SELECT DISTINCT e.person_id FROM {events} e JOIN b ON b.person_id = e.person_id
-                   WHERE e.timestamp >= b.first_buy
-                     AND e.timestamp < b.first_buy + INTERVAL {EXPOSURE.days} DAY)
-        SELECT CASE WHEN x.person_id IS NULL THEN 0 ELSE 1 END, count(*),
-               sum(CASE WHEN b.last_buy >= b.first_buy + INTERVAL {EXPOSURE.days} DAY
-                        THEN 1 ELSE 0 END)
-        FROM b LEFT JOIN x ON x.person_id = b.person_id
-        WHERE b.first_buy < {p(latest_first)}
-        GROUP BY 1"""
+        WITH b AS MATERIALIZED ({_buyers(view, p)}),
+             x AS MATERIALIZED (
+                SELECT e.person_id, {flags}
+                FROM {events} e JOIN b ON b.person_id = e.person_id
+                WHERE e.timestamp >= b.first_buy
+                  AND e.timestamp < b.first_buy + INTERVAL {EXPOSURE.days} DAY
+                GROUP BY e.person_id)
+        {" UNION ALL ".join(parts)}"""
     return p.compile(sql)
+
+
+def exposure_query(view: StoreView, roles: Sequence[str]) -> CompiledQuery:
+    """(0, exposed, buyers, buyers who bought again after the exposure window)."""
+    return exposures_query(view, [roles])
 
 
 def comparison(rows: Sequence[tuple[Any, ...]]) -> Comparison:
@@ -188,10 +207,10 @@ def detect(view: StoreView) -> list[Finding]:
                 )
             )
     if c.until - c.since > EXPOSURE + FOLLOW_UP:
-        for exp in EXPERIENCES:
-            if not any(prof.has(r) for r in exp.roles):
-                continue
-            cmp = comparison(view.fetch(exposure_query(view, exp.roles)))
+        present = [exp for exp in EXPERIENCES if any(prof.has(r) for r in exp.roles)]
+        rows = view.fetch(exposures_query(view, [e.roles for e in present])) if present else []
+        for i, exp in enumerate(present):
+            cmp = comparison([r[1:] for r in rows if int(r[0]) == i])
             names = ", ".join(prof.names(*exp.roles))
             tests.append(
                 (
