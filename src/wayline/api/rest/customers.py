@@ -26,7 +26,7 @@ from wayline.events.importers.jobs import MAX_OFFSET
 from wayline.storage.analytics_access import analytics_reader
 from wayline.storage.db import Database
 from wayline.storage.models import CustomerProfile
-from wayline.web.cache import Cached, cached_result
+from wayline.web.cache import Cached, cache_of, store_fingerprint
 from wayline.web.customer_index import count_known, customer_index, search_index, seen_of
 
 router = APIRouter(prefix="/customers", tags=["Customers"])
@@ -215,7 +215,7 @@ def _profiles_with_events(
 ) -> int:
     """How many of the workspace's profiles the index holds (see :func:`search_customers`)."""
 
-    def count(_: Any) -> int:
+    def count() -> int:
         db: Database = state.db
         with db.read() as conn:
             ids = list(
@@ -228,7 +228,9 @@ def _profiles_with_events(
         return count_known(index.value, ids)
 
     key = ("customers-with-events", workspace_id, version, index.computed_at)
-    return cached_result(state, key, count).value
+    # Straight through the cache: the count reads the index, not the analytics store.
+    cache = cache_of(state, state.settings)
+    return cache.get(key, store_fingerprint(state.settings), count).value
 
 
 def _person_seen(settings: Settings, workspace_id: str, person_id: str) -> _Seen | None:
