@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,37 @@ def test_a_workspaces_own_sending_rules_replace_the_default_ones(db: Database) -
     stats = runtime.catalog.stats("default", "series").step("send_1")
     assert stats.skipped == {"frequency_cap": 1}  # the workspace's cap, not the default 3
     assert len(logged_messages(db)) == 1
+
+
+def test_entry_policies_read_each_customers_past_entries(db: Database) -> None:
+    """The entry ledger (entries so far, last entry) per customer and journey: ``once``
+    refuses a second entry, ``again_after`` lets a customer in again once the time passed."""
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    once = series(sends=1, goal=False, jid="once")
+    again = series(sends=1, goal=False, jid="again")
+    again["entry"] = {"policy": "again_after", "again_after": "2h"}
+    runtime.catalog.publish("default", once)
+    runtime.catalog.publish("default", again)
+    people = [f"u{i}" for i in range(30)]
+    add_profiles(db, people)
+    for hours in (0, 1, 4):
+        clock.now = now = T0 + timedelta(hours=hours)
+        db.accept("default", [track(p, "Signed Up", now) for p in people], now)
+        runtime.drain()
+    with db.read() as conn:
+        entries = dict(
+            conn.execute(
+                select(InstanceRow.journey_id, func.count()).group_by(InstanceRow.journey_id)
+            ).all()
+        )
+        refused = dict(
+            conn.execute(
+                select(StepRecordRow.outcome, func.count())
+                .where(StepRecordRow.kind == "entry_refused")
+                .group_by(StepRecordRow.outcome)
+            ).all()
+        )
+    # once: 1 entry each; again_after 2h: entries at 0 h and 4 h (1 h after 0 h is too soon).
+    assert entries == {"once": 30, "again": 60}
+    assert refused == {"once": 60, "too_soon": 30}

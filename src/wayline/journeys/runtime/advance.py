@@ -400,22 +400,7 @@ class Advancer:
             batch.profiles[row.person_id] = _Profile(True, json_value(row.traits) or {})
         if entering:
             journeys = sorted({j for j, _ in entering})
-            for jid, person, n, last in conn.execute(
-                select(
-                    InstanceRow.journey_id,
-                    InstanceRow.person_id,
-                    func.max(InstanceRow.entry_number),
-                    func.max(InstanceRow.entered_at),
-                )
-                .where(
-                    InstanceRow.workspace_id == ws,
-                    InstanceRow.journey_id.in_(journeys),
-                    member_of(
-                        InstanceRow.person_id, sorted({p for _, p in entering}), self.postgres
-                    ),
-                )
-                .group_by(InstanceRow.journey_id, InstanceRow.person_id)
-            ):
+            for jid, person, n, last in self._ledger(conn, ws, entering):
                 if isinstance(last, str):  # SQLite aggregates lose the column type
                     last = datetime.fromisoformat(last)
                 if last is not None and last.tzinfo is None:
@@ -433,6 +418,50 @@ class Advancer:
                         )
                         or 0
                     )
+
+    def _ledger(
+        self, conn: Connection, ws: str, entering: set[tuple[str, str]]
+    ) -> Iterable[Sequence[Any]]:
+        """(journey, person, entries so far, last entry time) for the customers entering."""
+        if self.postgres:
+            # One index probe per (journey, customer) through a LATERAL subquery, whatever the
+            # planner believes: with ``person_id IN (SELECT unnest(…))`` and no statistics yet
+            # (a freshly filled table, before autovacuum analyses it) it chose a nested loop
+            # testing every instance of the journey against every customer of the batch —
+            # 290 ms per batch at 10,000 instances and growing, two thirds of a PostgreSQL
+            # run's time (measured).
+            return conn.execute(
+                text(
+                    "SELECT e.journey_id, e.person_id, l.n, l.last "
+                    "FROM json_to_recordset(CAST(:pairs AS json)) "
+                    "AS e(journey_id text, person_id text) "
+                    "CROSS JOIN LATERAL (SELECT max(i.entry_number) AS n, "
+                    "max(i.entered_at) AS last FROM journey_instances i "
+                    "WHERE i.workspace_id = :ws AND i.journey_id = e.journey_id "
+                    "AND i.person_id = e.person_id) AS l WHERE l.n IS NOT NULL"
+                ),
+                {
+                    "ws": ws,
+                    "pairs": orjson.dumps(
+                        [{"journey_id": j, "person_id": p} for j, p in sorted(entering)]
+                    ).decode(),
+                },
+            ).all()
+        journeys = sorted({j for j, _ in entering})
+        return conn.execute(
+            select(
+                InstanceRow.journey_id,
+                InstanceRow.person_id,
+                func.max(InstanceRow.entry_number),
+                func.max(InstanceRow.entered_at),
+            )
+            .where(
+                InstanceRow.workspace_id == ws,
+                InstanceRow.journey_id.in_(journeys),
+                member_of(InstanceRow.person_id, sorted({p for _, p in entering}), False),
+            )
+            .group_by(InstanceRow.journey_id, InstanceRow.person_id)
+        ).all()
 
     # -- applying the engine --------------------------------------------------------------------
 
