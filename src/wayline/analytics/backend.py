@@ -9,7 +9,7 @@ that cannot be expressed portably may carry a hand-written variant per dialect.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -42,6 +42,32 @@ class DuckDBBackend:
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self.con.execute(sql, list(params)).fetchall())
+
+    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The result as a ``pyarrow.Table`` (columns, for work done in numpy)."""
+        # A relation, not a DB-API result (which makes an extra copy of the rows), on a cursor
+        # of its own: the connection may hold a caller's unfinished result.
+        # ``to_arrow_table`` since DuckDB 1.4, ``fetch_arrow_table`` before.
+        cur = self.con.cursor()
+        try:
+            relation = cur.sql(sql, params=list(params) or None)
+            fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+            return fetch()
+        finally:
+            cur.close()
+
+    def fetch_over(
+        self, sql: str, tables: Mapping[str, Any], params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` reading the given Arrow tables by name. They are registered on a
+        cursor of their own, so concurrent queries on the connection never see them."""
+        cur = self.con.cursor()
+        try:
+            for name, table in tables.items():
+                cur.register(name, table)
+            return list(cur.execute(sql, list(params)).fetchall())
+        finally:
+            cur.close()
 
 
 @dataclass

@@ -61,6 +61,12 @@ it. Each step therefore handles one row per candidate event, never one per attem
 are 64-bit hashes and times epoch microseconds on DuckDB (sorts and joins on integers are much
 cheaper than on strings and time-zoned timestamps); each step's events are read straight from
 the table, the name filter pushed into the scan.
+
+On DuckDB an ordered funnel without exclusions or breakdown does not run that SQL:
+:func:`run_funnel` reads the funnel's events once, sorted by (unit, time) (:func:`pass_sql`),
+and :mod:`wayline.analytics.funnel_pass` follows the same greedy in numpy, one sorted pass
+instead of one ASOF join (two sorts) per step; DuckDB then computes the quantiles of the
+arrivals, so the figures are exactly those of :func:`funnel_sql` (a test checks it).
 """
 
 from __future__ import annotations
@@ -775,9 +781,96 @@ def _shape(query: FunnelQuery, rows: Sequence[Sequence[Any]]) -> tuple[FunnelSte
     return tuple(out)
 
 
+def pass_sql(query: FunnelQuery, dialect: str = "duckdb") -> Sql:
+    """The rows :func:`wayline.analytics.funnel_pass.ordered_arrivals` works on: one per event
+    of a step in range, with its unit ``p``, time ``t`` (µs) and the bit mask ``m`` of the
+    steps it matches (bit ``i - 1`` for step ``i``); read in one scan, in (unit, time) order."""
+    query = validate(query)
+    ctes, source, where = _scope(query)
+    names = sorted({e for s in query.steps for e in s.events})
+    bits = Sql.join(
+        " + ",
+        (
+            "(CASE WHEN "
+            + _match_sql(step.events, step.filters, dialect)
+            + f" THEN {1 << i} ELSE 0 END)"
+            for i, step in enumerate(query.steps)
+        ),
+    )
+    select = (
+        f"SELECT {_unit_key(query, dialect)} AS p, {_time_us(dialect)} AS t, CAST("
+        + bits
+        + f" AS INTEGER) AS m FROM {source} WHERE "
+        + where
+        + " AND "
+        + _names_in(names, dialect)
+        # Sorted by DuckDB, in parallel: measured cheaper in wall time than numpy's
+        # single-threaded lexsort and the gathers after it.
+        + " ORDER BY p, t"
+    )
+    return ("WITH " + Sql.join(",\n", ctes) + "\n" + select) if ctes else select
+
+
+#: The per-step times of a one-pass funnel, aggregated by DuckDB as ``funnel_sql`` does.
+_PASS_TIMES_SQL = (
+    "SELECT k, count(*) AS users, quantile_cont(dp, [0.5, 0.9]) AS prev_q, "
+    "quantile_cont(ds, [0.5, 0.9]) AS start_q FROM funnel_times GROUP BY k ORDER BY k"
+)
+
+
+def _one_pass(backend: Backend, query: FunnelQuery) -> bool:
+    """Whether the funnel runs as one sorted pass in numpy (:mod:`funnel_pass`): an ordered
+    funnel without exclusions or breakdown on DuckDB. Measured at 10 M events (5 steps): ~1.5
+    CPU-s against ~2.0-2.2 for the ASOF chain of :func:`funnel_sql`, which every other case
+    uses."""
+    return (
+        backend.dialect == "duckdb"
+        and hasattr(backend, "fetch_arrow")
+        and hasattr(backend, "fetch_over")
+        and query.order == "ordered"
+        and not query.exclusions
+        and query.breakdown is None
+    )
+
+
+def _run_one_pass(backend: Any, query: FunnelQuery) -> FunnelResult:
+    import numpy as np
+    import pyarrow as pa
+
+    from wayline.analytics.funnel_pass import ordered_arrivals
+
+    sql = pass_sql(query, backend.dialect)
+    table = backend.fetch_arrow(sql.text, sql.params)
+    steps = ordered_arrivals(
+        table.column("p").to_numpy(),
+        table.column("t").to_numpy(),
+        table.column("m").to_numpy(),
+        len(query.steps),
+        _window_us(query),
+        ordered=True,
+    )
+    rows: list[Sequence[Any]] = []
+    if steps[0].users:
+        rows.append((1, steps[0].users, None, None))
+    later = steps[1:]
+    if any(s.users for s in later):
+        # Quantiles by DuckDB itself, so that they are exactly those of funnel_sql.
+        times = pa.table(
+            {
+                "k": np.repeat(np.arange(2, len(steps) + 1), [s.users for s in later]),
+                "dp": np.concatenate([s.from_previous for s in later]),
+                "ds": np.concatenate([s.from_start for s in later]),
+            }
+        )
+        rows += backend.fetch_over(_PASS_TIMES_SQL, {"funnel_times": times})
+    return FunnelResult(query=query, steps=_shape(query, rows))
+
+
 def run_funnel(backend: Backend, query: FunnelQuery) -> FunnelResult:
     """Validate, build, run on ``backend`` and shape the funnel."""
     query = validate(query)
+    if _one_pass(backend, query):
+        return _run_one_pass(backend, query)
     sql = funnel_sql(query, backend.dialect)
     rows = backend.fetch(sql.text, sql.params)
     total = [r[2:] for r in rows if int(r[0]) == 1]
