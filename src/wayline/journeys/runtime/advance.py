@@ -376,6 +376,8 @@ class Advancer:
     ) -> None:
         ws = batch.workspace_id
         plist = sorted(people)
+        # ``.all()`` (one fetchall) rather than iterating the result, which fetches row by row:
+        # 100,000 ``fetchone`` calls were 0.7 s of a 17 s profile of 40,000 transitions.
         for row in conn.execute(
             select(
                 InstanceRow.id, InstanceRow.instance_id, InstanceRow.entry_number,
@@ -385,7 +387,7 @@ class Advancer:
                 InstanceRow.status == Status.ACTIVE.value,
                 member_of(InstanceRow.person_id, plist, self.postgres),
             )
-        ):  # fmt: skip
+        ).all():  # fmt: skip
             state = InstanceState.from_plain(orjson.loads(row.state))
             batch.instances[row.instance_id] = _Instance(
                 state, row.entry_number, new=False, row_id=row.id
@@ -396,7 +398,7 @@ class Advancer:
                 CustomerProfile.workspace_id == ws,
                 member_of(CustomerProfile.person_id, plist, self.postgres),
             )
-        ):
+        ).all():
             batch.profiles[row.person_id] = _Profile(True, json_value(row.traits) or {})
         if entering:
             journeys = sorted({j for j, _ in entering})

@@ -165,25 +165,20 @@ def _sqlite_params(
     table: Any, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
 ) -> list[Any]:
     key = tuple(names)
-    get = itemgetter(*key)
     if len(key) == 1:
+        get = itemgetter(key[0])
         return [(get(r),) for r in rows]
     times = _time_positions(table, key)
     if not times:
-        return [get(r) for r in rows]
-    formatted: dict[datetime, Any] = {}
-    out: list[Any] = []
-    for r in rows:
-        values = list(get(r))
-        for i in times:
-            v = values[i]
-            if v is not None:
-                text_value = formatted.get(v)
-                if text_value is None:
-                    text_value = formatted[v] = _sqlite(v)
-                values[i] = text_value
-        out.append(tuple(values))
-    return out
+        return list(map(itemgetter(*key), rows))
+    # Column by column, with ``map`` (the loops run in C): each distinct datetime of a column is
+    # formatted once, then looked up. Per row and per value in Python this was 0.77 s of a 17 s
+    # profile of the runtime (40,000 transitions).
+    columns: list[Any] = [list(map(itemgetter(n), rows)) for n in key]
+    for i in times:
+        formatted = {v: _sqlite(v) for v in set(columns[i])}
+        columns[i] = map(formatted.__getitem__, columns[i])
+    return list(zip(*columns, strict=True))
 
 
 def _record_type(table: Any, names: Sequence[str]) -> str:

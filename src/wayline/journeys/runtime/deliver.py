@@ -149,7 +149,7 @@ _KINDS = {k.value: k for k in ChannelKind}  # a dict lookup, not EnumType.__call
 _Recent = dict[tuple[str, str], list[datetime]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Claimed:
     id: int
     workspace_id: str
@@ -277,13 +277,15 @@ class Deliverer:
         rows = conn.execute(query).all()
         if not rows:
             return [], {}, {}
+        # Rows unpacked as tuples, in the select's column order: reading thirteen attributes of
+        # each SQLAlchemy row by name was most of this loop's 0.5 s per 40,000 sends.
         claimed = [
             _Claimed(
-                r.id, r.workspace_id, r.idempotency_key, r.kind, r.channel, r.instance_id,
-                r.journey_id, r.version, r.person_id, r.step_id, orjson.loads(r.payload),
-                r.attempts, late=bool(r.late),
+                id_, ws, key, kind, channel, instance_id, journey_id, version, person_id, step_id,
+                orjson.loads(payload), attempts, bool(late),
             )
-            for r in rows
+            for (id_, ws, key, kind, channel, instance_id, journey_id, version, person_id,
+                 step_id, payload, attempts, late) in rows
         ]  # fmt: skip
         by_ws: dict[str, set[str]] = defaultdict(set)
         for c in claimed:
@@ -310,12 +312,21 @@ class Deliverer:
         out: dict[tuple[str, str], Profile] = {}
         p = CustomerProfile
         for ws, people in by_ws.items():
+            members = member_of(p.person_id, sorted(people), self.postgres)
+            if self.renderer is None and not self._policy(ws).rules:
+                # Nothing will read consent, traits or names (no rules to check, no template
+                # to fill): only the addresses. Decoding two JSON columns and building full
+                # profiles was 1.2 s of a 17 s profile of 40,000 transitions.
+                for pid, email, phone in conn.execute(
+                    select(p.person_id, p.email, p.phone).where(p.workspace_id == ws, members)
+                ).all():
+                    out[(ws, pid)] = Profile(pid, email, phone)
+                continue
             for r in conn.execute(
                 select(p.person_id, p.email, p.phone, p.first_name, p.last_name, p.timezone,
                        json_text(p.consent), json_text(p.traits))
-                .where(p.workspace_id == ws,
-                       member_of(p.person_id, sorted(people), self.postgres))
-            ):  # fmt: skip
+                .where(p.workspace_id == ws, members)
+            ).all():  # fmt: skip
                 out[(ws, r.person_id)] = Profile(
                     r.person_id, r.email, r.phone, r.first_name, r.last_name, r.timezone,
                     json_value(r.consent), json_value(r.traits),
@@ -338,7 +349,7 @@ class Deliverer:
                     OutboxRow.status == "sent",
                     OutboxRow.kind == "send",
                 )
-            ):
+            ).all():
                 if at is not None:
                     out[(ws, person)].append(at)
         return out
