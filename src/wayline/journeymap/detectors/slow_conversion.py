@@ -28,15 +28,21 @@ QUANTILE = 0.75
 
 def _people_sql(view: StoreView, p: Params) -> str:
     """Per converter: first-touch segment values (those of their first browsing event) and the
-    seconds from that event to their first purchase."""
+    seconds from that event to their first purchase.
+
+    Only converters' events are read past the first filter (those of customers with a purchase
+    in the period, a semi-join on a small set): the rows kept for the two uses below were every
+    event of the period, 10 M rows with three text columns on 10 M events."""
     prof = view.profile
     browse = in_list(p, "event", prof.names(*BROWSE_ROLES))
     buy = in_list(p, "event", prof.names("purchase"))
+    bought = in_list(p, "event", prof.names("purchase"))
+    buyers = f"SELECT person_id FROM events WHERE {view.where(p)} AND {bought}"
     return f"""
         WITH e AS (SELECT person_id, timestamp, device_type, channel, country,
                           CASE WHEN {browse} THEN 1 ELSE 0 END AS browse,
                           CASE WHEN {buy} THEN 1 ELSE 0 END AS buy
-                   FROM events WHERE {view.where(p)}),
+                   FROM events WHERE {view.where(p)} AND person_id IN ({buyers})),
              f AS (SELECT person_id, min(CASE WHEN browse = 1 THEN timestamp END) AS first_seen,
                           min(CASE WHEN buy = 1 THEN timestamp END) AS first_buy
                    FROM e GROUP BY person_id)
