@@ -43,13 +43,18 @@ class DuckDBBackend:
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self.con.execute(sql, list(params)).fetchall())
 
-    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """The result as a ``pyarrow.Table`` (columns, for work done in numpy)."""
+    def fetch_arrow(
+        self, sql: str, params: Sequence[Any] = (), tables: Mapping[str, Any] | None = None
+    ) -> Any:
+        """The result as a ``pyarrow.Table`` (columns, for work done in numpy); ``sql`` may
+        read the given Arrow ``tables`` by name (as in :meth:`fetch_over`)."""
         # A relation, not a DB-API result (which makes an extra copy of the rows), on a cursor
         # of its own: the connection may hold a caller's unfinished result.
         # ``to_arrow_table`` since DuckDB 1.4, ``fetch_arrow_table`` before.
         cur = self.con.cursor()
         try:
+            for name, table in (tables or {}).items():
+                cur.register(name, table)
             relation = cur.sql(sql, params=list(params) or None)
             fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
             return fetch()

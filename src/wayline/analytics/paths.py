@@ -489,6 +489,17 @@ def paths_query(q: PathsQuery, dialect: str = "duckdb") -> CompiledQuery:
     p = Params()
     names = _names_ctes(q, p, dialect)
     win = _window_cte(q, p, dialect)
+    sql = f"""
+WITH {names},
+win AS MATERIALIZED ({win}),
+{_links_and_paths_sql(q)}"""
+    return p.compile(sql)
+
+
+def _links_and_paths_sql(q: PathsQuery) -> str:
+    """The CTEs and final ``SELECT`` of :func:`paths_query` after ``win`` (the windowed rows,
+    see :func:`_window_cte`) and ``all_names``: links, variants and units, in the rows that
+    :func:`paths` shapes."""
     # The path as one code per step, from one max() per step rather than an ordered
     # string_agg, which costs a sort per unit; variants are counted on the codes and only
     # they are named. In a window "to" an anchor steps run 1-n … 0.
@@ -501,10 +512,7 @@ def paths_query(q: PathsQuery, dialect: str = "duckdb") -> CompiledQuery:
     # Per person, a window holds one link per step and is one variant: the distinct-person
     # count equals the plain count, and skipping it saves a large hash table.
     persons = "count(*)" if q.by == "person" else "count(DISTINCT person_id)"
-    sql = f"""
-WITH {names},
-win AS MATERIALIZED ({win}),
-pairs AS (
+    return f"""pairs AS (
     SELECT step - 1 AS source_step, source, step AS target_step, item AS target, person_id, gap
     FROM win WHERE source IS NOT NULL
     UNION ALL
@@ -556,7 +564,6 @@ SELECT 'units', NULL, NULL, NULL, NULL, count(*), NULL, CAST(NULL AS DOUBLE),
     CAST(NULL AS BIGINT)
 FROM units
 """
-    return p.compile(sql)
 
 
 # --- execute and shape ----------------------------------------------------------------------
@@ -593,15 +600,90 @@ def _node_id(step: int, name: str) -> str:
     return f"{step}_{name}"
 
 
+def _one_pass(backend: Backend, q: PathsQuery) -> bool:
+    """Whether the windows are cut in numpy (:mod:`wayline.analytics.paths_pass`) rather than
+    by :func:`_window_cte`'s window functions: per person, without anchors, on DuckDB."""
+    return (
+        backend.dialect == "duckdb"
+        and hasattr(backend, "fetch_arrow")
+        and hasattr(backend, "fetch_over")
+        and q.by == "person"
+        and q.start is None
+        and q.end is None
+    )
+
+
+def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
+    """The rows of :func:`paths_query`, with ``win`` computed by one sort and
+    :func:`wayline.analytics.paths_pass.first_steps`. The names are read first (one small
+    query) and handed back to DuckDB, so the events are scanned once more, not twice."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from wayline.analytics.paths_pass import first_steps
+
+    p = Params()
+    names = p.compile(f"WITH {_names_ctes(q, p, backend.dialect)} SELECT * FROM path_names")
+    path_names = backend.fetch_arrow(names.sql, names.params)
+    p = Params()
+    items = _items_cte(q, p, backend.dialect)
+    # Sorted here, not by DuckDB: an ORDER BY of the 10 M benchmark rows took ~4 CPU-s.
+    cq = p.compile(
+        f"SELECT person_id, epoch_us(ts) AS t, rc, item, epoch(ts) AS e FROM ({items}) AS _i"
+    )
+    events = backend.fetch_arrow(cq.sql, cq.params, tables={"path_names": path_names})
+    # Persons as dictionary codes (0, 1, …): grouping on them is all the windows need.
+    persons = pc.dictionary_encode(events.column("person_id")).combine_chunks().indices
+    win = first_steps(
+        persons.to_numpy(),
+        events.column("t").to_numpy(),
+        events.column("rc").to_numpy(),
+        events.column("item").to_numpy(),
+        events.column("e").to_numpy(),
+        steps=q.steps,
+        collapse_repeats=q.collapse_repeats,
+    )
+    ic = path_names.column("ic").to_pylist()
+    item = path_names.column("item").to_pylist()
+    codes = dict(zip(ic, item, strict=True))
+    all_names = pa.table(
+        {
+            "ic": pa.array([*codes, _START, _END], pa.int64()),
+            "item": pa.array([*codes.values(), PATH_START, PATH_END], pa.string()),
+        }
+    )
+    table = pa.table(
+        {
+            "person_id": win.unit,
+            "unit": pa.array(np.zeros(len(win.step), dtype=np.int8)),  # one unit per person
+            "step": win.step,
+            "item": win.item,
+            "source": win.source,
+            "gap": pa.array(win.gap, pa.float64(), from_pandas=True),
+            "is_end": win.is_end,
+        }
+    )
+    return list(
+        backend.fetch_over(
+            f"WITH {_links_and_paths_sql(q)}", {"win": table, "all_names": all_names}
+        )
+    )
+
+
 def paths(backend: Backend, q: PathsQuery | None = None) -> PathsResult:
     """The Sankey and the top paths of ``q`` (see the module docstring)."""
     q = validate(q or PathsQuery())
-    cq = paths_query(q, backend.dialect)
+    if _one_pass(backend, q):
+        rows = _one_pass_rows(backend, q)
+    else:
+        cq = paths_query(q, backend.dialect)
+        rows = backend.fetch(cq.sql, cq.params)
     nodes: dict[str, SankeyNode] = {}
     link_rows: list[tuple[Any, ...]] = []
     path_rows: list[tuple[Any, ...]] = []
     units = 0
-    for kind, *row in backend.fetch(cq.sql, cq.params):
+    for kind, *row in rows:
         if kind == "link":
             link_rows.append(tuple(row))
         elif kind == "path":

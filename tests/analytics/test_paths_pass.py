@@ -1,0 +1,52 @@
+"""Paths cut in numpy (:mod:`wayline.analytics.paths_pass`) against the all-SQL query they
+replace on DuckDB, and against the brute-force reference, on random logs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import paths_reference as ref
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from journey_logs import duckdb_backend, event_logs
+from test_paths import queries
+
+from wayline.analytics.paths import PathsQuery, _one_pass, paths
+
+
+class _SqlOnly:
+    """A backend that only runs SQL, so paths() takes the window-function query."""
+
+    dialect = "duckdb"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def fetch(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        return self.inner.fetch(sql, params)  # type: ignore[no-any-return]
+
+
+@st.composite
+def plain_queries(draw: st.DrawFn) -> PathsQuery:
+    q = draw(queries())
+    return dataclasses.replace(
+        q, by="person", start=None, end=None, path_limit=draw(st.sampled_from([3, 1000]))
+    )
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None)
+@given(rows=event_logs(), q=plain_queries())
+def test_one_pass_equals_sql_and_reference(rows: list[dict[str, Any]], q: PathsQuery) -> None:
+    be = duckdb_backend(rows)
+    assert _one_pass(be, q)
+    got = paths(be, q)
+    assert got == paths(_SqlOnly(be), q)
+    links, units = ref.sankey(rows, q)
+    assert {
+        (link.source, link.target): (link.value, link.persons, link.share, link.median_seconds)
+        for link in got.links
+    } == links
+    assert got.units == units
