@@ -106,3 +106,64 @@ def test_steps_are_inserted_and_connected_by_dragging(
     by_id = {s["id"]: s for s in saved["steps"]}
     assert by_id["delay"] == {"id": "delay", "type": "delay", "duration": "1d", "next": "last_call"}
     assert by_id["remind"]["next"] == "delay"
+
+
+BRANCHING = {
+    "id": "vip-offer",
+    "name": "VIP offer",
+    "trigger": {"event": "Product Viewed"},
+    "steps": [
+        {"id": "tier", "type": "switch",
+         "cases": [{"name": "vip", "when": {"trait": "vip", "value": True}, "next": "offer"}],
+         "default": "offer"},
+        {"id": "offer", "type": "send", "channel": "email", "template": "abandoned_cart"},
+    ],
+}  # fmt: skip
+
+
+def test_filters_and_conditions_are_forms(server: RunningServer, page: object) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    api = httpx.Client(base_url=server.url, headers=server.api_headers, timeout=30)
+    assert api.post("/api/v1/journeys", json=BRANCHING).status_code == 201
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/journeys/vip-offer")
+    expect(page.locator("#builder")).to_have_attribute("data-ready", "true")
+    panel = page.get_by_test_id("panel")
+
+    # The trigger: only views of one product worth at least 20.
+    page.locator('[data-testid="node"][data-node-id="$trigger"]').click()
+    panel.get_by_role("button", name="Add filter").click()
+    panel.get_by_label("Where (filters) 1: property").fill("product_id")
+    panel.get_by_label("Where (filters) 1: value").fill("skincare-cream")
+    panel.get_by_label("Where (filters) 1: value").press("Tab")
+    panel.get_by_role("button", name="Add filter").click()
+    panel.get_by_label("Where (filters) 2: property").fill("price")
+    panel.get_by_label("Where (filters) 2: property").press("Tab")
+    panel.get_by_label("Where (filters) 2: operator").select_option("gte")
+    panel.get_by_label("Where (filters) 2: value").fill("20")
+    panel.get_by_label("Where (filters) 2: value").press("Tab")
+
+    # The switch's case: the trait is one of two tiers, not a yes/no.
+    page.locator('[data-testid="node"][data-node-id="tier"]').click()
+    expect(panel.get_by_label("When")).to_have_value("trait")
+    panel.get_by_label("Operator").select_option("in")
+    panel.get_by_label("Trait").fill("tier")
+    panel.get_by_label("Trait").press("Tab")
+    panel.get_by_label("Value").fill("gold, silver")
+    panel.get_by_label("Value").press("Tab")
+
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_test_id("builder-message")).to_contain_text("Draft saved")
+    saved = api.get("/api/v1/journeys/vip-offer").json()
+    assert saved["document"]["trigger"] == {
+        "event": "Product Viewed",
+        "where": {"product_id": "skincare-cream", "price": {"gte": 20}},
+    }
+    case = saved["document"]["steps"][0]["cases"][0]
+    assert case["when"] == {"trait": "tier", "value": ["gold", "silver"], "op": "in"}
+    assert saved["problems"] == []

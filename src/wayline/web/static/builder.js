@@ -594,6 +594,190 @@
     return el("div", { class: "field" }, [el("label", { for: id, text: label }), area,
       hint ? el("span", { class: "hint", text: hint }) : null, err]);
   }
+  // --- filters and conditions as forms (JSON stays for what a form cannot say) ------------
+
+  var OPS = [["eq", "is"], ["ne", "is not"], ["gt", ">"], ["gte", "≥"], ["lt", "<"], ["lte", "≤"],
+    ["in", "is one of"], ["not_in", "is none of"], ["contains", "contains"],
+    ["exists", "exists"], ["not_exists", "does not exist"]];
+  var OP_NAMES = OPS.map(function (o) { return o[0]; });
+  var NO_VALUE = ["exists", "not_exists"], LISTS = ["in", "not_in"], NUMERIC = ["gt", "gte", "lt", "lte"];
+  function isMapping(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
+
+  /* The three spellings of `where` (docs/journey-language.md) as rows {property, op, value};
+   * null when the value is none of them (the JSON field then shows it as it is). */
+  function whereRows(where) {
+    if (where === undefined || where === null) return [];
+    if (Array.isArray(where)) {
+      var ok = where.every(function (f) {
+        return isMapping(f) && typeof f.property === "string" &&
+          Object.keys(f).every(function (k) { return ["property", "op", "value"].indexOf(k) >= 0; }) &&
+          (f.op === undefined || OP_NAMES.indexOf(f.op) >= 0);
+      });
+      return ok ? where.map(function (f) { return { property: f.property, op: f.op || "eq", value: f.value }; }) : null;
+    }
+    if (!isMapping(where)) return null;
+    return Object.keys(where).map(function (k) {
+      var v = where[k];
+      if (isMapping(v) && Object.keys(v).length === 1 && OP_NAMES.indexOf(Object.keys(v)[0]) >= 0) {
+        var op = Object.keys(v)[0];
+        return { property: k, op: op, value: v[op] };
+      }
+      return { property: k, op: "eq", value: v };
+    });
+  }
+  /* Rows back to the most compact spelling that says the same: {prop: value} for equalities,
+   * {prop: {op: value}} for operators, the list when a property comes twice. */
+  function whereOf(rows) {
+    rows = rows.filter(function (r) { return r.property; });
+    if (!rows.length) return undefined;
+    var names = rows.map(function (r) { return r.property; });
+    var twice = names.some(function (n, i) { return names.indexOf(n) !== i; });
+    if (twice) {
+      return rows.map(function (r) {
+        var f = { property: r.property };
+        if (r.op !== "eq") f.op = r.op;
+        if (NO_VALUE.indexOf(r.op) < 0) f.value = r.value;
+        return f;
+      });
+    }
+    var out = {};
+    rows.forEach(function (r) {
+      var one = {};
+      one[r.op] = NO_VALUE.indexOf(r.op) >= 0 ? true : r.value;
+      out[r.property] = r.op === "eq" && !isMapping(r.value) ? r.value : one;
+    });
+    return out;
+  }
+  function valueText(v) {
+    if (v === undefined || v === null) return "";
+    if (Array.isArray(v)) return v.map(valueText).join(", ");
+    return typeof v === "object" ? JSON.stringify(v) : String(v);
+  }
+  /* What a typed value means: a list for in/not_in, a number where one is compared or was
+   * there before, true/false as booleans; anything else stays text ("007" is not 7). */
+  function valueOf(text, op, before) {
+    if (LISTS.indexOf(op) >= 0) {
+      return text.split(",").map(function (t) { return t.trim(); }).filter(Boolean)
+        .map(function (t, i) { return valueOf(t, "eq", Array.isArray(before) ? before[i] : undefined); });
+    }
+    var t = text.trim();
+    if (t === "true" || t === "false") return t === "true";
+    var numeric = /^-?\d+(\.\d+)?$/.test(t);
+    if (numeric && (NUMERIC.indexOf(op) >= 0 || typeof before === "number")) return Number(t);
+    return text;
+  }
+  /* Rows being written (no property yet) are not in the document: kept here per object, so
+   * redrawing the panel does not lose them. */
+  var unfinished = new WeakMap();
+  function filterEditor(label, obj, key) {
+    var kept = unfinished.get(obj) || {};
+    var rows = kept[key] || whereRows(obj[key]);
+    if (rows === null) return jsonField(label, obj, key);
+    function remember() {
+      if (rows.some(function (r) { return !r.property; })) kept[key] = rows; else delete kept[key];
+      unfinished.set(obj, kept);
+    }
+    function write() {
+      remember();
+      setOrDelete(obj, key, whereOf(rows));
+      changed();
+    }
+    var box = el("fieldset", { class: "filters", "data-filters": key }, [el("legend", { text: label })]);
+    if (!rows.length) box.appendChild(el("p", { class: "hint", text: "None: every such event counts." }));
+    rows.forEach(function (r, i) {
+      var pid = fieldId(), oid = fieldId(), vid = fieldId();
+      var prop = el("input", { id: pid, type: "text", value: r.property, placeholder: "property, e.g. product_id",
+        "data-filter-part": "property", onchange: function () { r.property = prop.value.trim(); write(); } });
+      var value = el("input", { id: vid, type: "text", value: valueText(r.value), "data-filter-part": "value",
+        placeholder: LISTS.indexOf(r.op) >= 0 ? "a, b, c" : "value",
+        onchange: function () { r.value = valueOf(value.value, r.op, r.value); write(); } });
+      var op = el("select", { id: oid, "data-filter-part": "op", onchange: function () {
+        r.op = op.value;
+        r.value = NO_VALUE.indexOf(r.op) >= 0 ? undefined : valueOf(value.value, r.op, r.value);
+        write();
+        openPanel();
+      } }, OPS.map(function (o) { return el("option", { value: o[0], text: o[1] }); }));
+      op.value = r.op;
+      box.appendChild(el("div", { class: "filter-row", "data-filter": i }, [
+        el("label", { for: pid, class: "sr-only", text: label + " " + (i + 1) + ": property" }), prop,
+        el("label", { for: oid, class: "sr-only", text: label + " " + (i + 1) + ": operator" }), op,
+        NO_VALUE.indexOf(r.op) >= 0 ? null : el("label", { for: vid, class: "sr-only", text: label + " " + (i + 1) + ": value" }),
+        NO_VALUE.indexOf(r.op) >= 0 ? null : value,
+        el("button", { type: "button", class: "small", text: "×", "aria-label": "Remove filter " + (i + 1),
+          onclick: function () { rows.splice(i, 1); write(); openPanel(); } }),
+      ]));
+    });
+    box.appendChild(el("button", { type: "button", class: "small", "data-testid": "add-filter", text: "Add filter",
+      onclick: function () {
+        rows.push({ property: "", op: "eq", value: "" });
+        remember();
+        openPanel();
+        focusLast(key);
+      } }));
+    return box;
+  }
+  function focusLast(key) {
+    var inputs = panel.querySelectorAll('[data-filters="' + key + '"] [data-filter-part="property"]');
+    if (inputs.length) inputs[inputs.length - 1].focus();
+  }
+
+  /* A switch case's condition: a trait, an event in the customer's history, a segment; what
+   * combines several (all, any, not) stays JSON. */
+  var CONDITION_KINDS = [["trait", "Profile trait"], ["event", "Event in their history"],
+    ["segment", "Segment membership"], ["json", "Other (JSON)"]];
+  function conditionKind(c) {
+    if (!isMapping(c)) return "json";
+    if (typeof c.trait === "string") return "trait";
+    if (typeof c.event === "string") return "event";
+    if (typeof c.segment === "string") return "segment";
+    return "json";
+  }
+  function conditionEditor(label, owner, key) {
+    var c = owner[key];
+    var kind = conditionKind(c);
+    var holder = { kind: kind };
+    var out = [selectField(label, holder, "kind", CONDITION_KINDS, {
+      name: "condition-kind",
+      after: function (v) {
+        owner[key] = { trait: { trait: "vip", value: true }, event: { event: "Order Completed", min_count: 1 },
+          segment: { segment: "vip" }, json: owner[key] }[v];
+      }, redraw: true,
+    })];
+    if (kind === "trait") {
+      var row = whereRows([{ property: c.trait, op: c.op, value: c.value }])[0];
+      var oid = fieldId(), vid = fieldId();
+      var op = el("select", { id: oid, "data-field": "op", onchange: function () {
+        if (op.value === "eq") delete c.op; else c.op = op.value;
+        if (NO_VALUE.indexOf(op.value) >= 0) delete c.value;
+        changed(); openPanel();
+      } }, OPS.map(function (o) { return el("option", { value: o[0], text: o[1] }); }));
+      op.value = row.op;
+      var value = el("input", { id: vid, type: "text", "data-field": "value", value: valueText(c.value),
+        onchange: function () { c.value = valueOf(value.value, c.op || "eq", c.value); changed(); } });
+      out.push(textField("Trait", c, "trait", { required: true }));
+      out.push(el("div", { class: "field" }, [el("label", { for: oid, text: "Operator" }), op]));
+      if (NO_VALUE.indexOf(row.op) < 0) out.push(el("div", { class: "field" }, [el("label", { for: vid, text: "Value" }), value]));
+    } else if (kind === "event") {
+      out.push(textField("Event", c, "event", { required: true }));
+      out.push(filterEditor("Where (filters)", c, "where"));
+      out.push(textField("At least (times)", c, "min_count", { placeholder: "1", type: "number" }));
+      out.push(textField("At most (times)", c, "max_count", { placeholder: "no limit", type: "number" }));
+      out.push(textField("Within", c, "within", { placeholder: "all of their history", hint: "e.g. 30d" }));
+    } else if (kind === "segment") {
+      out.push(textField("Segment", c, "segment", { required: true }));
+      var mid = fieldId();
+      var member = el("select", { id: mid, "data-field": "member", onchange: function () {
+        if (member.value === "in") delete c.member; else c.member = false;
+        changed();
+      } }, [el("option", { value: "in", text: "is in it" }), el("option", { value: "out", text: "is not in it" })]);
+      member.value = c.member === false ? "out" : "in";
+      out.push(el("div", { class: "field" }, [el("label", { for: mid, text: "The customer" }), member]));
+    } else {
+      out.push(jsonField("Condition (JSON)", owner, key, "e.g. {\"all\": [{\"trait\": \"vip\", \"value\": true}, {\"segment\": \"newsletter\"}]}"));
+    }
+    return out;
+  }
+
   function selectField(label, obj, key, options, opts) {
     opts = opts || {};
     var id = fieldId();
@@ -786,15 +970,14 @@
             rows.push(selectField("Action", b, "action", ACTIONS[(sender && sender.channel) || "email"] || ACTIONS.email));
           } else {
             rows.push(textField("Event", b, "event", { required: true }));
-            rows.push(jsonField("Where (filters)", b, "where", "JSON, e.g. {\"product_id\": \"skincare-cream\"}"));
+            rows.push(filterEditor("Where (filters)", b, "where"));
           }
           return rows;
         }, function () { return { event: "Order Completed", next: null }; }));
         break;
       case "switch":
         out.push(listEditor("Cases", step, "cases", function (c) {
-          return [textField("Case name", c, "name"),
-            jsonField("When (condition)", c, "when", "e.g. {\"trait\": \"vip\", \"value\": true}")];
+          return [textField("Case name", c, "name")].concat(conditionEditor("When", c, "when"));
         }, function (n) { return { name: "case_" + (n + 1), when: { trait: "vip", value: true }, next: null }; }));
         break;
       case "split":
@@ -835,7 +1018,7 @@
     })];
     if (kind === "event") {
       out.push(textField("Event", t, "event", { required: true }));
-      out.push(jsonField("Where (filters)", t, "where", "JSON, e.g. {\"product_id\": \"skincare-cream\"}"));
+      out.push(filterEditor("Where (filters)", t, "where"));
     } else if (kind === "segment") {
       out.push(textField("Segment", t, "segment", { required: true }));
     } else {
@@ -851,7 +1034,7 @@
           onclick: function () { doc.goal = { event: "Order Completed", within: "7d" }; changed(); openPanel(); } })];
     }
     return [textField("Goal event", doc.goal, "event", { required: true }),
-      jsonField("Where (filters)", doc.goal, "where"),
+      filterEditor("Where (filters)", doc.goal, "where"),
       textField("Counts within", doc.goal, "within", { hint: "from entry, e.g. 3d (default 7d)" }),
       el("button", { type: "button", class: "danger", text: "Remove the goal",
         onclick: function () { delete doc.goal; changed(); openPanel(); } })];
