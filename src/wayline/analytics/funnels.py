@@ -804,8 +804,9 @@ def pass_sql(query: FunnelQuery, dialect: str = "duckdb") -> Sql:
         + where
         + " AND "
         + _names_in(names, dialect)
-        # Sorted by DuckDB, in parallel: measured cheaper in wall time than numpy's
-        # single-threaded lexsort and the gathers after it.
+        # Sorted by DuckDB (in parallel). Measured on the 5.9 M benchmark rows: ~1.6 CPU-s
+        # for reading and the pass, against ~1.9 with the sort done in numpy instead
+        # (ordering.unit_time_order, which wins on the wider rows of paths).
         + " ORDER BY p, t"
     )
     return ("WITH " + Sql.join(",\n", ctes) + "\n" + select) if ctes else select

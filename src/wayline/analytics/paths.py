@@ -619,7 +619,6 @@ def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
     query) and handed back to DuckDB, so the events are scanned once more, not twice."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     from wayline.analytics.paths_pass import first_steps
 
@@ -633,10 +632,8 @@ def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
         f"SELECT person_id, epoch_us(ts) AS t, rc, item, epoch(ts) AS e FROM ({items}) AS _i"
     )
     events = backend.fetch_arrow(cq.sql, cq.params, tables={"path_names": path_names})
-    # Persons as dictionary codes (0, 1, …): grouping on them is all the windows need.
-    persons = pc.dictionary_encode(events.column("person_id")).combine_chunks().indices
     win = first_steps(
-        persons.to_numpy(),
+        events.column("person_id").to_numpy(),
         events.column("t").to_numpy(),
         events.column("rc").to_numpy(),
         events.column("item").to_numpy(),

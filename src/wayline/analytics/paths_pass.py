@@ -6,8 +6,9 @@ a second one numbering the kept rows and a third finding the last — each a sor
 on DuckDB. For the plain case (per person, no anchor) this module computes the same ``win``
 rows from the events sorted once by (unit, time, raw item rank): the previous row, the runs of
 equal items and the positions are all differences and cumulative sums along the sorted
-arrays. Measured on the 10 M-event benchmark store (shared 2-core machine): the windows took
-~5 of the query's ~7 CPU-s; see :mod:`wayline.analytics.paths` for the rest of the query.
+arrays. Measured on the 10 M-event benchmark store (shared 2-core machine): the window
+functions took ~5 of the query's ~7.5 CPU-s; the sort here (:mod:`ordering`) ~1.2 and the
+pass ~0.4.
 
 The rows are exactly ``_window_cte``'s for that case (same definitions; rows equal in unit,
 time and raw item are interchangeable, see :func:`wayline.analytics.paths._window`).
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from wayline.analytics.ordering import unit_time_order
 
 #: Code of the virtual start node (as in :mod:`wayline.analytics.paths`).
 START = -1
@@ -39,7 +42,7 @@ class WindowRows:
 
 
 def first_steps(
-    units: npt.NDArray[np.integer],
+    units: npt.NDArray[np.generic],
     times: npt.NDArray[np.integer],
     ranks: npt.NDArray[np.integer],
     items: npt.NDArray[np.integer],
@@ -49,14 +52,12 @@ def first_steps(
     collapse_repeats: bool,
 ) -> WindowRows:
     """The windows (first ``steps`` items of each unit's sequence) from one row per event in
-    any order: ``units`` (the unit as a number 0, 1, … — e.g. a dictionary code), ``times``
+    any order: ``units`` (the unit key), ``times``
     (µs), ``ranks`` (the raw item's rank, for ties), ``items`` (item code), ``epochs`` (the
     time in epoch seconds, as the SQL's ``epoch(ts)``: gaps are their differences, so they are
     the same doubles)."""
-    order = _sort(
-        np.asarray(units, dtype=np.int64),
-        np.asarray(times, dtype=np.int64),
-        np.asarray(ranks, dtype=np.int64),
+    order = unit_time_order(
+        units, np.asarray(times, dtype=np.int64), np.asarray(ranks, dtype=np.int64)
     )
     unit = units[order]
     item = items[order]
@@ -93,34 +94,3 @@ def first_steps(
         gap=np.where(first, np.nan, gap),
         is_end=last_of_unit,
     )
-
-
-def _sort(
-    units: npt.NDArray[np.int64], times: npt.NDArray[np.int64], ranks: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """The order by unit, time and rank (``units`` and ``ranks`` small non-negative numbers).
-
-    Time and rank are packed into one key; an event log mostly arrives in time order, so the
-    stable sort on it costs little. Then, for the unit, each row's unit and position are
-    packed into one unique 64-bit key and sorted plainly (measured on 10 M rows: ~0.7 CPU-s,
-    against ~1.3 for ``np.lexsort`` of the three keys), falling back to lexsort when the
-    packing would not fit in 63 bits."""
-    n = len(times)
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
-    t0, span = int(times.min()), int(times.max()) - int(times.min())
-    width = int(ranks.max()) + 1
-    row_bits = max(1, (n - 1).bit_length())
-    unit_bits = max(1, int(units.max()).bit_length())
-    if (span + 1) * width >= 2**62 or row_bits + unit_bits > 62:
-        return np.lexsort((ranks, times, units)).astype(np.int64)
-    key = (times - t0) * width + ranks
-    if bool(np.all(key[1:] >= key[:-1])):
-        by_time = None
-        grouped = units
-    else:
-        by_time = np.argsort(key, kind="stable")
-        grouped = units[by_time]
-    packed = np.sort((grouped << row_bits) | np.arange(n, dtype=np.int64))
-    order = packed & ((1 << row_bits) - 1)
-    return order if by_time is None else by_time[order]
