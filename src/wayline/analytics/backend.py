@@ -49,7 +49,9 @@ class DuckDBBackend:
         """The result as a ``pyarrow.Table`` (columns, for work done in numpy); ``sql`` may
         read the given Arrow ``tables`` by name (as in :meth:`fetch_over`)."""
         # A relation, not a DB-API result (which makes an extra copy of the rows), on a cursor
-        # of its own: the connection may hold a caller's unfinished result.
+        # of its own: the connection may hold a caller's unfinished result. A cursor starts
+        # with the default session settings (TimeZone among them): the queries run here
+        # compare and subtract instants only, which no time zone changes.
         # ``to_arrow_table`` since DuckDB 1.4, ``fetch_arrow_table`` before.
         cur = self.con.cursor()
         try:
