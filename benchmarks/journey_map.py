@@ -19,7 +19,10 @@ Per size it prints the median of ``--runs`` runs of
 - once, the **map with pain points** (the detectors of :mod:`wayline.journeymap.painpoints`),
 
 and each as a ratio to the baseline. The issue's target is the full map (with pain points) in
-under 10 s for 10 M events.
+under 10 s for 10 M events. Each figure also comes with the process's CPU time (DuckDB's threads
+included): on a machine shared with other work the wall time of one run swings by a factor of
+two, the CPU time much less, so CPU time and its ratio to the baseline's are the steadier
+comparison between two versions.
 """
 
 from __future__ import annotations
@@ -70,14 +73,29 @@ def store(events: int) -> Path:
     return path
 
 
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+CPU: dict[str, float] = {}
+"""The median CPU time of the last :func:`timed` call per label."""
+
+
+def timed(fn: Callable[[], Any], runs: int, label: str = "") -> tuple[float, Any]:
+    """The median wall time of ``runs`` calls and the last result; the median CPU time goes to
+    :data:`CPU` under ``label``."""
     times = []
+    cpu = []
     result = None
     for _ in range(runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    CPU[label] = statistics.median(cpu)
     return statistics.median(times), result
+
+
+def cpu_text(label: str) -> str:
+    """``[CPU x s, y× the baseline's]``."""
+    cpu, base = CPU[label], CPU["baseline"]
+    return f"[CPU {cpu:6.2f} s, {cpu / base:.1f}× the baseline's]"
 
 
 def bench(events: int, runs: int, pain_points: bool) -> dict[str, Any]:
@@ -88,15 +106,21 @@ def bench(events: int, runs: int, pain_points: bool) -> dict[str, Any]:
         backend = DuckDBBackend(s.con)
         n = s.count()
         funnel = FunnelQuery(steps=tuple(FunnelStep((e,)) for e in STEPS))
-        base, fres = timed(lambda: run_funnel(backend, funnel), runs)
-        plain, m = timed(lambda: build_map(backend, MapQuery(), mapping, now=now), runs)
+        base, fres = timed(lambda: run_funnel(backend, funnel), runs, "baseline")
+        plain, m = timed(lambda: build_map(backend, MapQuery(), mapping, now=now), runs, "map")
         (lo, hi) = (m.since, m.until)
         half = MapQuery(since=lo + (hi - lo) / 2, until=hi, compare_previous=True)
-        compared, _ = timed(lambda: build_map(backend, half, mapping, now=now), runs)
+        compared, _ = timed(lambda: build_map(backend, half, mapping, now=now), runs, "compared")
         print(f"\n{n:,} events, {m.views[0].persons.value:,} customers ({path.name})")
-        print(f"  baseline 5-step funnel      {base:7.2f} s   (1.00×)")
-        print(f"  journey map                 {plain:7.2f} s   ({plain / base:.2f}×)")
-        print(f"  journey map, compared       {compared:7.2f} s   ({compared / base:.2f}×)")
+        print(f"  baseline 5-step funnel      {base:7.2f} s   (1.00×) {cpu_text('baseline')}")
+        print(
+            f"  journey map                 {plain:7.2f} s   ({plain / base:.2f}×) "
+            f"{cpu_text('map')}"
+        )
+        print(
+            f"  journey map, compared       {compared:7.2f} s   ({compared / base:.2f}×) "
+            f"{cpu_text('compared')}"
+        )
         # The same customers reach the same steps by either route.
         assert fres.steps[0].users > 0 and m.views[0].funnel[-1].persons.value
         ok = plain < TARGET_SECONDS
@@ -108,11 +132,12 @@ def bench(events: int, runs: int, pain_points: bool) -> dict[str, Any]:
                     backend, MapQuery(), mapping, now=now, find_pain_points=find_pain_points
                 ),
                 1,
+                "full",
             )
             found = len(mp.views[0].pain_points)
             print(
-                f"  journey map + pain points   {full:7.2f} s   ({full / base:.2f}×), "
-                f"{found} pain points"
+                f"  journey map + pain points   {full:7.2f} s   ({full / base:.2f}×) "
+                f"{cpu_text('full')}, {found} pain points"
             )
             ok = full < TARGET_SECONDS
         scaled = "" if events >= 10_000_000 else " (target is for 10 M events)"
@@ -124,6 +149,7 @@ def bench(events: int, runs: int, pain_points: bool) -> dict[str, Any]:
             "map": plain,
             "compared": compared,
             "ok": ok,
+            "cpu": dict(CPU),
         }
         if pain_points:
             out["full"] = full
@@ -171,6 +197,24 @@ def write_results(rows: list[dict[str, Any]], runs: int) -> None:
             f"| {r['events']:,} | {r['customers']:,} | {b:.2f} | {r['map']:.2f} | "
             f"{r['map'] / b:.1f}x | {r['compared']:.2f} | {r['compared'] / b:.1f}x | {full} |"
         )
+    lines += [
+        "",
+        "CPU time of the same runs (the process, DuckDB's threads included; steadier than"
+        " wall time on a shared machine):",
+        "",
+    ]
+    for r in rows:
+        c = r["cpu"]
+        parts = [f"baseline {c['baseline']:.2f} s"] + [
+            f"{label} {c[key]:.2f} s ({c[key] / c['baseline']:.1f}x)"
+            for key, label in (
+                ("map", "map"),
+                ("compared", "compared"),
+                ("full", "map + pain points"),
+            )
+            if key in c
+        ]
+        lines.append(f"- {r['events']:,} events: " + ", ".join(parts) + ".")
     ten = [r for r in rows if r["events"] >= 9_000_000 and "full" in r]
     if ten:
         r = ten[0]
