@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import paths_reference as ref
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from journey_logs import duckdb_backend, event_logs
 from test_paths import queries
 
 from wayline.analytics.paths import PathsQuery, _one_pass, paths
+from wayline.analytics.paths_pass import WindowRows, first_steps, first_steps_in_parts
 
 
 class _SqlOnly:
@@ -50,3 +52,28 @@ def test_one_pass_equals_sql_and_reference(rows: list[dict[str, Any]], q: PathsQ
         for link in got.links
     } == links
     assert got.units == units
+
+
+@pytest.mark.parametrize("collapse", [True, False])
+def test_windows_in_parts_are_the_same_rows(collapse: bool) -> None:
+    rng = np.random.default_rng(5)
+    n = 5000
+    units = rng.integers(0, 2**64 - 1, 300, dtype=np.uint64)[rng.integers(0, 300, n)]
+    times = rng.integers(0, 200, n).astype(np.int64)
+    ranks = rng.integers(0, 4, n).astype(np.int64)
+    items = ranks // 2  # equal items from different raw items, as grouping rules make
+    epochs = times / 1e6
+
+    def rows(w: WindowRows) -> list[tuple[Any, ...]]:
+        gaps = [None if np.isnan(g) else float(g) for g in w.gap]
+        columns = (w.unit.tolist(), w.step.tolist(), w.item.tolist(), w.source.tolist())
+        return sorted(zip(*columns, gaps, w.is_end.tolist(), strict=True), key=repr)
+
+    args = (units, times, ranks, items, epochs)
+    whole = first_steps(*args, steps=3, collapse_repeats=collapse)
+    for parts in (2, 3):
+        split = first_steps_in_parts(
+            *args, steps=3, collapse_repeats=collapse, parts=parts, min_part=1
+        )
+        assert rows(split) == rows(whole)
+    assert len(whole.step) > 300

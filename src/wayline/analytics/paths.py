@@ -59,6 +59,7 @@ Every query is built as data (:class:`CompiledQuery`, pure) and run through a
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -620,7 +621,7 @@ def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
     import numpy as np
     import pyarrow as pa
 
-    from wayline.analytics.paths_pass import first_steps
+    from wayline.analytics.paths_pass import first_steps_in_parts
 
     p = Params()
     names = p.compile(f"WITH {_names_ctes(q, p, backend.dialect)} SELECT * FROM path_names")
@@ -632,7 +633,7 @@ def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
         f"SELECT person_id, epoch_us(ts) AS t, rc, item, epoch(ts) AS e FROM ({items}) AS _i"
     )
     events = backend.fetch_arrow(cq.sql, cq.params, tables={"path_names": path_names})
-    win = first_steps(
+    win = first_steps_in_parts(
         events.column("person_id").to_numpy(),
         events.column("t").to_numpy(),
         events.column("rc").to_numpy(),
@@ -640,6 +641,7 @@ def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
         events.column("e").to_numpy(),
         steps=q.steps,
         collapse_repeats=q.collapse_repeats,
+        parts=2 if (os.cpu_count() or 1) >= 2 else 1,
     )
     ic = path_names.column("ic").to_pylist()
     item = path_names.column("item").to_pylist()
