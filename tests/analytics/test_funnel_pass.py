@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_funnel_reference import assert_matches_reference, backend, logs, queries
 
-from wayline.analytics.funnel_pass import ordered_arrivals
+from wayline.analytics.funnel_pass import ordered_arrivals, ordered_arrivals_in_parts
 from wayline.analytics.funnels import FunnelQuery, _one_pass, run_funnel
 
 
@@ -68,3 +68,20 @@ def test_no_rows() -> None:
     empty = np.empty(0, dtype=np.int64)
     steps = ordered_arrivals(empty.astype(np.uint64), empty, empty, 3, None)
     assert [s.users for s in steps] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_arrivals_in_parts_are_the_same(parts: int) -> None:
+    rng = np.random.default_rng(4)
+    n = 3000
+    units = rng.integers(0, 60, n).astype(np.uint64)
+    times = rng.integers(0, 400, n).astype(np.int64)
+    masks = rng.integers(0, 16, n)
+    order = np.lexsort((times, units))
+    args = (units[order], times[order], masks[order], 4, 150)
+    whole = ordered_arrivals(*args, ordered=True)
+    split = ordered_arrivals_in_parts(*args, parts=parts, min_part=1)
+    assert [s.users for s in split] == [s.users for s in whole]
+    for x, y in zip(split, whole, strict=True):
+        assert sorted(x.from_previous) == sorted(y.from_previous)
+        assert sorted(x.from_start) == sorted(y.from_start)

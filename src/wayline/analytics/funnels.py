@@ -71,6 +71,7 @@ arrivals, so the figures are exactly those of :func:`funnel_sql` (a test checks 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -838,17 +839,17 @@ def _run_one_pass(backend: Any, query: FunnelQuery) -> FunnelResult:
     import numpy as np
     import pyarrow as pa
 
-    from wayline.analytics.funnel_pass import ordered_arrivals
+    from wayline.analytics.funnel_pass import ordered_arrivals_in_parts
 
     sql = pass_sql(query, backend.dialect)
     table = backend.fetch_arrow(sql.text, sql.params)
-    steps = ordered_arrivals(
+    steps = ordered_arrivals_in_parts(
         table.column("p").to_numpy(),
         table.column("t").to_numpy(),
         table.column("m").to_numpy(),
         len(query.steps),
         _window_us(query),
-        ordered=True,
+        parts=2 if (os.cpu_count() or 1) >= 2 else 1,
     )
     rows: list[Sequence[Any]] = []
     if steps[0].users:
