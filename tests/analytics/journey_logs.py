@@ -161,3 +161,16 @@ def random_log(
             )
         )
     return rows
+
+
+class SqlOnly:
+    """A backend that only runs SQL: the funnel and paths then take their SQL formulation
+    instead of the one-pass fast path (which needs ``fetch_arrow``), for comparing the two."""
+
+    dialect = "duckdb"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def fetch(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        return self.inner.fetch(sql, params)  # type: ignore[no-any-return]

@@ -10,22 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from journey_logs import SqlOnly
 from test_funnel_reference import assert_matches_reference, backend, logs, queries
 
 from wayline.analytics.funnel_pass import ordered_arrivals, ordered_arrivals_in_parts
 from wayline.analytics.funnels import FunnelQuery, _one_pass, run_funnel
-
-
-class _SqlOnly:
-    """A backend that only runs SQL, so run_funnel takes the ASOF-join path."""
-
-    dialect = "duckdb"
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def fetch(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        return self.inner.fetch(sql, params)  # type: ignore[no-any-return]
 
 
 @st.composite
@@ -46,7 +35,7 @@ def test_one_pass_equals_sql_and_reference(rows: list[dict[str, Any]], query: Fu
     assert _one_pass(be, query)
     got = assert_matches_reference(rows, query)
     # Exactly the SQL funnel's figures, quantiles included (not only within a tolerance).
-    assert got.steps == run_funnel(_SqlOnly(be), query).steps
+    assert got.steps == run_funnel(SqlOnly(be), query).steps
 
 
 def test_rows_in_any_order_give_the_same_arrivals() -> None:

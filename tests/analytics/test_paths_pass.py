@@ -11,23 +11,11 @@ import paths_reference as ref
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from journey_logs import duckdb_backend, event_logs
+from journey_logs import SqlOnly, duckdb_backend, event_logs
 from test_paths import queries
 
 from wayline.analytics.paths import PathsQuery, _one_pass, paths
 from wayline.analytics.paths_pass import WindowRows, first_steps, first_steps_in_parts
-
-
-class _SqlOnly:
-    """A backend that only runs SQL, so paths() takes the window-function query."""
-
-    dialect = "duckdb"
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def fetch(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        return self.inner.fetch(sql, params)  # type: ignore[no-any-return]
 
 
 @st.composite
@@ -45,7 +33,7 @@ def test_one_pass_equals_sql_and_reference(rows: list[dict[str, Any]], q: PathsQ
     be = duckdb_backend(rows)
     assert _one_pass(be, q)
     got = paths(be, q)
-    assert got == paths(_SqlOnly(be), q)
+    assert got == paths(SqlOnly(be), q)
     links, units = ref.sankey(rows, q)
     assert {
         (link.source, link.target): (link.value, link.persons, link.share, link.median_seconds)

@@ -46,6 +46,19 @@ def page(server: RunningServer) -> Iterator[object]:
         yield tab
 
 
+def open_builder(page: object, journey_id: str) -> None:
+    """Log in and open the builder on ``journey_id``, ready for input."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"/journeys/{journey_id}")
+    expect(page.locator("#builder")).to_have_attribute("data-ready", "true")
+
+
 def drag(page: object, source: object, target: object) -> None:
     """Press on ``source``, move in steps onto ``target``, release (what a hand does)."""
     from playwright.sync_api import Locator, Page
@@ -67,12 +80,7 @@ def test_steps_are_inserted_and_connected_by_dragging(
     assert isinstance(page, Page)
     api = httpx.Client(base_url=server.url, headers=server.api_headers, timeout=30)
     assert api.post("/api/v1/journeys", json=JOURNEY).status_code == 201
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.goto("/journeys/follow-up")
-    expect(page.locator("#builder")).to_have_attribute("data-ready", "true")
+    open_builder(page, "follow-up")
 
     # A delay dragged from the palette onto the arrow between the two e-mails.
     delay = page.get_by_test_id("palette").locator('[data-step-kind="delay"]')
@@ -127,12 +135,7 @@ def test_filters_and_conditions_are_forms(server: RunningServer, page: object) -
     assert isinstance(page, Page)
     api = httpx.Client(base_url=server.url, headers=server.api_headers, timeout=30)
     assert api.post("/api/v1/journeys", json=BRANCHING).status_code == 201
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.goto("/journeys/vip-offer")
-    expect(page.locator("#builder")).to_have_attribute("data-ready", "true")
+    open_builder(page, "vip-offer")
     panel = page.get_by_test_id("panel")
 
     # The trigger: only views of one product worth at least 20.
