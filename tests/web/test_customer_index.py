@@ -4,8 +4,11 @@ total, for any search, page size and offset; and how the list follows new events
 
 from __future__ import annotations
 
+import os
 import random
 import string
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,3 +176,26 @@ def test_an_empty_store_lists_profiles_only(tmp_path: Path) -> None:
     found, total = search_customers(state, WS, "CY@SHOP", limit=10, offset=0)
     assert [(c.person_id, c.events) for c in found] == [("cy", 0)] and total == 1
     state.db.close()
+
+
+def test_times_come_back_in_utc_whatever_the_server_s_zone(tmp_path: Path) -> None:
+    """DuckDB answers a new cursor's instants in the machine's zone: the index and its searches
+    set UTC, so the list shows the same times as the rest of the API on any server."""
+    script = f"""
+import sys
+from datetime import timedelta
+from types import SimpleNamespace
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_customer_index import T0, WS, add_events, make_state, track
+from wayline.api.rest.customers import search_customers
+state = make_state({str(tmp_path)!r})
+add_events(state, [track("ann", None, T0, 0)])
+found, _ = search_customers(state, WS, None, limit=5, offset=0)
+print(found[0].last_seen.utcoffset() == timedelta(0), found[0].last_seen == T0)
+"""
+    env = {**os.environ, "TZ": "Pacific/Auckland"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]

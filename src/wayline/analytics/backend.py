@@ -9,7 +9,8 @@ that cannot be expressed portably may carry a hand-written variant per dialect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -48,31 +49,33 @@ class DuckDBBackend:
     ) -> Any:
         """The result as a ``pyarrow.Table`` (columns, for work done in numpy); ``sql`` may
         read the given Arrow ``tables`` by name (as in :meth:`fetch_over`)."""
-        # A relation, not a DB-API result (which makes an extra copy of the rows), on a cursor
-        # of its own: the connection may hold a caller's unfinished result. A cursor starts
-        # with the default session settings (TimeZone among them): the queries run here
-        # compare and subtract instants only, which no time zone changes.
-        # ``to_arrow_table`` since DuckDB 1.4, ``fetch_arrow_table`` before.
-        cur = self.con.cursor()
-        try:
-            for name, table in (tables or {}).items():
-                cur.register(name, table)
+        with self._cursor(tables or {}) as cur:
+            # A relation, not a DB-API result (which makes an extra copy of the rows).
+            # ``to_arrow_table`` since DuckDB 1.4, ``fetch_arrow_table`` before.
             relation = cur.sql(sql, params=list(params) or None)
             fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
             return fetch()
-        finally:
-            cur.close()
 
     def fetch_over(
         self, sql: str, tables: Mapping[str, Any], params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
         """Rows of ``sql`` reading the given Arrow tables by name. They are registered on a
         cursor of their own, so concurrent queries on the connection never see them."""
+        with self._cursor(tables) as cur:
+            return list(cur.execute(sql, list(params)).fetchall())
+
+    @contextmanager
+    def _cursor(self, tables: Mapping[str, Any]) -> Iterator[Any]:
+        """A cursor of its own (the connection may hold a caller's unfinished result) on which
+        ``tables`` are registered. A cursor starts with the default session settings, so its
+        time zone is set again: instants come back in UTC, as from the event store, not in the
+        server's local zone."""
         cur = self.con.cursor()
         try:
+            cur.execute("SET TimeZone = 'UTC'")
             for name, table in tables.items():
                 cur.register(name, table)
-            return list(cur.execute(sql, list(params)).fetchall())
+            yield cur
         finally:
             cur.close()
 
