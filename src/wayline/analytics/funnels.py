@@ -71,7 +71,6 @@ arrivals, so the figures are exactly those of :func:`funnel_sql` (a test checks 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -90,6 +89,7 @@ from wayline.analytics.filters import (
     resolve_breakdown,
     value_sql,
 )
+from wayline.analytics.ordering import pass_threads
 from wayline.errors import InputError
 
 FunnelOrder = Literal["ordered", "strict", "any"]
@@ -849,7 +849,7 @@ def _run_one_pass(backend: Any, query: FunnelQuery) -> FunnelResult:
         table.column("m").to_numpy(),
         len(query.steps),
         _window_us(query),
-        parts=2 if (os.cpu_count() or 1) >= 2 else 1,
+        parts=pass_threads(),
     )
     rows: list[Sequence[Any]] = []
     if steps[0].users:

@@ -1,4 +1,5 @@
-"""Sorting event rows by (unit, time, rank) in numpy, for the one-pass funnel and paths.
+"""Sorting event rows by (unit, time, rank) in numpy, and how many threads share the work,
+for the one-pass funnel and paths.
 
 Pure (arrays in, a permutation out). Time and rank are packed into one 64-bit key, so the sort
 has two keys instead of three: measured on the 10 M-row paths benchmark, ~1.2 CPU-s against
@@ -9,8 +10,16 @@ that data, ~2.1 CPU-s with the dictionary encoding it needs.)
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import numpy.typing as npt
+
+
+def pass_threads() -> int:
+    """Threads for a numpy pass (numpy sorts and gathers without the GIL): two where there are
+    two cores, as the passes were measured on the 2-core machine their targets are set for."""
+    return min(2, os.cpu_count() or 1)
 
 
 def unit_time_order(

@@ -59,7 +59,6 @@ Every query is built as data (:class:`CompiledQuery`, pure) and run through a
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -67,6 +66,7 @@ from typing import Any, Literal
 
 from wayline.analytics.backend import Backend
 from wayline.analytics.filters import PropertyFilter, date_range_sql
+from wayline.analytics.ordering import pass_threads
 from wayline.analytics.query import CompiledQuery, Params, events_where_sql
 from wayline.analytics.sessions import DEFAULT_SESSION_GAP, sessionize_sql
 from wayline.errors import InputError
@@ -641,7 +641,7 @@ def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
         events.column("e").to_numpy(),
         steps=q.steps,
         collapse_repeats=q.collapse_repeats,
-        parts=2 if (os.cpu_count() or 1) >= 2 else 1,
+        parts=pass_threads(),
     )
     ic = path_names.column("ic").to_pylist()
     item = path_names.column("item").to_pylist()
