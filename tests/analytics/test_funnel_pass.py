@@ -13,7 +13,11 @@ from hypothesis import strategies as st
 from journey_logs import SqlOnly
 from test_funnel_reference import assert_matches_reference, backend, logs, queries
 
-from wayline.analytics.funnel_pass import ordered_arrivals, ordered_arrivals_in_parts
+from wayline.analytics.funnel_pass import (
+    StepArrivals,
+    ordered_arrivals,
+    ordered_arrivals_in_parts,
+)
 from wayline.analytics.funnels import FunnelQuery, _one_pass, run_funnel
 
 
@@ -38,6 +42,14 @@ def test_one_pass_equals_sql_and_reference(rows: list[dict[str, Any]], query: Fu
     assert got.steps == run_funnel(SqlOnly(be), query).steps
 
 
+def assert_same_arrivals(a: list[StepArrivals], b: list[StepArrivals]) -> None:
+    """The same units per step and the same times, in whatever order the rows came."""
+    assert [s.users for s in a] == [s.users for s in b]
+    for x, y in zip(a, b, strict=True):
+        assert sorted(x.from_previous) == sorted(y.from_previous)
+        assert sorted(x.from_start) == sorted(y.from_start)
+
+
 def test_rows_in_any_order_give_the_same_arrivals() -> None:
     rng = np.random.default_rng(3)
     n = 2000
@@ -47,10 +59,7 @@ def test_rows_in_any_order_give_the_same_arrivals() -> None:
     order = np.lexsort((times, units))
     a = ordered_arrivals(units, times, masks, 3, 100)
     b = ordered_arrivals(units[order], times[order], masks[order], 3, 100, ordered=True)
-    assert [s.users for s in a] == [s.users for s in b]
-    for x, y in zip(a, b, strict=True):
-        assert sorted(x.from_previous) == sorted(y.from_previous)
-        assert sorted(x.from_start) == sorted(y.from_start)
+    assert_same_arrivals(a, b)
 
 
 def test_no_rows() -> None:
@@ -70,7 +79,4 @@ def test_arrivals_in_parts_are_the_same(parts: int) -> None:
     args = (units[order], times[order], masks[order], 4, 150)
     whole = ordered_arrivals(*args, ordered=True)
     split = ordered_arrivals_in_parts(*args, parts=parts, min_part=1)
-    assert [s.users for s in split] == [s.users for s in whole]
-    for x, y in zip(split, whole, strict=True):
-        assert sorted(x.from_previous) == sorted(y.from_previous)
-        assert sorted(x.from_start) == sorted(y.from_start)
+    assert_same_arrivals(split, whole)

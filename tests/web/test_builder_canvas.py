@@ -129,6 +129,22 @@ BRANCHING = {
 }  # fmt: skip
 
 
+def add_filter(panel: object, n: int, prop: str, op: str | None, value: str) -> None:
+    """Add the ``n``-th filter row of the panel's "Where (filters)" and fill it in, leaving
+    each field as a person does (Tab), which is when the builder reads it."""
+    from playwright.sync_api import Locator
+
+    assert isinstance(panel, Locator)
+    label = f"Where (filters) {n}"
+    panel.get_by_role("button", name="Add filter").click()
+    panel.get_by_label(f"{label}: property").fill(prop)
+    panel.get_by_label(f"{label}: property").press("Tab")
+    if op is not None:
+        panel.get_by_label(f"{label}: operator").select_option(op)
+    panel.get_by_label(f"{label}: value").fill(value)
+    panel.get_by_label(f"{label}: value").press("Tab")
+
+
 def test_filters_and_conditions_are_forms(server: RunningServer, page: object) -> None:
     from playwright.sync_api import Page, expect
 
@@ -140,16 +156,8 @@ def test_filters_and_conditions_are_forms(server: RunningServer, page: object) -
 
     # The trigger: only views of one product worth at least 20.
     page.locator('[data-testid="node"][data-node-id="$trigger"]').click()
-    panel.get_by_role("button", name="Add filter").click()
-    panel.get_by_label("Where (filters) 1: property").fill("product_id")
-    panel.get_by_label("Where (filters) 1: value").fill("skincare-cream")
-    panel.get_by_label("Where (filters) 1: value").press("Tab")
-    panel.get_by_role("button", name="Add filter").click()
-    panel.get_by_label("Where (filters) 2: property").fill("price")
-    panel.get_by_label("Where (filters) 2: property").press("Tab")
-    panel.get_by_label("Where (filters) 2: operator").select_option("gte")
-    panel.get_by_label("Where (filters) 2: value").fill("20")
-    panel.get_by_label("Where (filters) 2: value").press("Tab")
+    add_filter(panel, 1, "product_id", None, "skincare-cream")
+    add_filter(panel, 2, "price", "gte", "20")
 
     # The switch's case: the trait is one of two tiers, not a yes/no.
     page.locator('[data-testid="node"][data-node-id="tier"]').click()
