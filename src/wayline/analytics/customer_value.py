@@ -141,6 +141,19 @@ class RfmScore:
     def score(self) -> str:
         return f"{self.r}{self.f}{self.m}"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "person_id": self.person_id,
+            "last_order": self.last_order.isoformat(),
+            "recency_days": round(self.recency.total_seconds() / DAY, 2),
+            "frequency": self.frequency,
+            "monetary": str(self.monetary),
+            "r": self.r,
+            "f": self.f,
+            "m": self.m,
+            "segment": self.segment,
+        }
+
 
 @dataclass(frozen=True)
 class RfmSegment:
@@ -187,20 +200,7 @@ class RfmResult:
             ],
         }
         if customers:
-            out["customers"] = [
-                {
-                    "person_id": c.person_id,
-                    "last_order": c.last_order.isoformat(),
-                    "recency_days": round(c.recency.total_seconds() / DAY, 2),
-                    "frequency": c.frequency,
-                    "monetary": str(c.monetary),
-                    "r": c.r,
-                    "f": c.f,
-                    "m": c.m,
-                    "segment": c.segment,
-                }
-                for c in self.customers
-            ]
+            out["customers"] = [c.to_dict() for c in self.customers]
         return out
 
 

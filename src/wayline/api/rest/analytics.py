@@ -645,7 +645,5 @@ def get_customer_value(
 
     repeat, scores = cached_result(request.app.state, ("customer-value", query), compute).value
     out = scores.to_dict(customers=False)
-    out["customers"] = RfmResult(scores.as_of, scores.top(customers, segment)).to_dict()[
-        "customers"
-    ]
+    out["customers"] = [c.to_dict() for c in scores.top(customers, segment)]
     return CustomerValueOut.model_validate({"repeat_purchase": repeat.to_dict(), "rfm": out})
