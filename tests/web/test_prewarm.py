@@ -4,6 +4,7 @@ picked up at once."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 
@@ -37,6 +38,18 @@ def test_default_pages_are_served_from_the_prewarmed_cache(
             assert r.status_code == 200, (page, r.text[:300])
     # The first workspace has the events: its map is drawn, not the empty-store notice.
     assert "No events yet" not in site.browser().get("/map").text
+
+
+def test_a_busy_store_does_not_stop_the_prewarming(
+    site: Site, sample: SimulatedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(site.db, "refresh_statistics", locked)
+    site.load(sample)
+    warmer = Prewarmer(site.db, site.settings)
+    assert warmer.warm() == len(default_views(site.a.workspace_id)) * len(site.tenants)
 
 
 def test_an_import_into_an_empty_store_is_warmed_at_once(

@@ -99,7 +99,11 @@ class Prewarmer:
     def warm(self) -> int:
         """One pass over every workspace's default views; the number computed."""
         # The operational store's statistics first: the pages' queries are planned on them.
-        self.db.refresh_statistics()
+        # Only a plan gets worse without them: a busy store must not stop the prewarming.
+        try:
+            self.db.refresh_statistics()
+        except Exception:
+            log.warning("prewarm: refreshing the store's statistics failed", exc_info=True)
         computed = 0
         for workspace in self.db.list_workspaces():
             for name, compute in default_views(workspace.id):
