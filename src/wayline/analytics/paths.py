@@ -603,44 +603,57 @@ def _node_id(step: int, name: str) -> str:
 
 def _one_pass(backend: Backend, q: PathsQuery) -> bool:
     """Whether the windows are cut in numpy (:mod:`wayline.analytics.paths_pass`) rather than
-    by :func:`_window_cte`'s window functions: per person, without anchors, on DuckDB."""
+    by :func:`_window_cte`'s window functions: on DuckDB (whose persons and sessions are
+    64-bit hashes, see :func:`_items_cte`)."""
     return (
         backend.dialect == "duckdb"
         and hasattr(backend, "fetch_arrow")
         and hasattr(backend, "fetch_over")
-        and q.by == "person"
-        and q.start is None
-        and q.end is None
     )
 
 
 def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
     """The rows of :func:`paths_query`, with ``win`` computed by one sort and
-    :func:`wayline.analytics.paths_pass.first_steps`. The names are read first (one small
+    :func:`wayline.analytics.paths_pass.windows`. The names are read first (one small
     query) and handed back to DuckDB, so the events are scanned once more, not twice."""
     import numpy as np
     import pyarrow as pa
 
-    from wayline.analytics.paths_pass import first_steps_in_parts
+    from wayline.analytics.paths_pass import windows_in_parts
 
     p = Params()
     names = p.compile(f"WITH {_names_ctes(q, p, backend.dialect)} SELECT * FROM path_names")
     path_names = backend.fetch_arrow(names.sql, names.params)
     p = Params()
     items = _items_cte(q, p, backend.dialect)
+    # Only the columns the windows need: each is 10 M values on a large store. A session is
+    # a unit within its person: its sort key hashes both.
+    extra = [n for n, anchor in (("at_start", q.start), ("at_end", q.end)) if anchor is not None]
+    key = "person_id"
+    if q.by == "session":
+        extra += ["unit", "hash(person_id, unit) AS k"]
+        key = "k"
     # Sorted here, not by DuckDB: an ORDER BY of the 10 M benchmark rows took ~4 CPU-s.
     cq = p.compile(
-        f"SELECT person_id, epoch_us(ts) AS t, rc, item, epoch(ts) AS e FROM ({items}) AS _i"
+        "SELECT person_id, epoch_us(ts) AS t, rc, item, epoch(ts) AS e"
+        f"{''.join(', ' + e for e in extra)} FROM ({items}) AS _i"
     )
     events = backend.fetch_arrow(cq.sql, cq.params, tables={"path_names": path_names})
-    win = first_steps_in_parts(
-        events.column("person_id").to_numpy(),
+    flags = {
+        name: events.column(name).to_numpy(zero_copy_only=False)
+        for name in ("at_start", "at_end")
+        if name in extra
+    }
+    win = windows_in_parts(
+        events.column(key).to_numpy(),
         events.column("t").to_numpy(),
         events.column("rc").to_numpy(),
         events.column("item").to_numpy(),
         events.column("e").to_numpy(),
         steps=q.steps,
         collapse_repeats=q.collapse_repeats,
+        at_start=flags.get("at_start"),
+        at_end=flags.get("at_end"),
         parts=pass_threads(),
     )
     ic = path_names.column("ic").to_pylist()
@@ -652,13 +665,18 @@ def _one_pass_rows(backend: Any, q: PathsQuery) -> list[tuple[Any, ...]]:
             "item": pa.array([*codes.values(), PATH_START, PATH_END], pa.string()),
         }
     )
+    rows = pa.array(win.row)
     table = pa.table(
         {
-            "person_id": win.unit,
-            "unit": pa.array(np.zeros(len(win.step), dtype=np.int8)),  # one unit per person
+            "person_id": events.column("person_id").take(rows),
+            "unit": (
+                pa.array(np.zeros(len(win.step), dtype=np.int8))  # one unit per person
+                if q.by == "person"
+                else events.column("unit").take(rows)
+            ),
             "step": win.step,
             "item": win.item,
-            "source": win.source,
+            "source": pa.array(win.source, mask=~win.has_source),
             "gap": pa.array(win.gap, pa.float64(), from_pandas=True),
             "is_end": win.is_end,
         }
