@@ -21,7 +21,9 @@ from wayline.api.tracking import MAX_BATCH_BYTES, decompress, derived_message_id
 from wayline.config import Settings
 from wayline.errors import PayloadTooLarge
 from wayline.storage.db import Database
-from wayline.storage.models import InboxEvent
+from wayline.storage.eventstore import EventStore
+from wayline.storage.models import InboxRequest
+from wayline.storage.mover import Mover
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -50,9 +52,17 @@ class Api:
         return asyncio.run(go())
 
     def stored(self) -> list[dict[str, Any]]:
+        """The messages in the inbox, every copy received."""
         with self.db.read() as conn:
-            payloads = conn.scalars(select(InboxEvent.payload).order_by(InboxEvent.id)).all()
-        return [orjson.loads(p) for p in payloads if p]
+            payloads = conn.scalars(select(InboxRequest.payload).order_by(InboxRequest.id)).all()
+        return [m for p in payloads if p for m in orjson.loads(p)]
+
+    def moved_ids(self) -> list[str]:
+        """The message ids in the event store once the inbox is moved (one copy each)."""
+        with EventStore(Settings().resolved_analytics_path) as store:
+            Mover(self.db, store).drain()
+            rows = store.con.execute("SELECT message_id FROM events ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
 
 
 def _basic(key: str) -> str:
@@ -102,7 +112,17 @@ def test_retry_is_stored_once(api: Api) -> None:
     body = {"batch": [_track(i) for i in range(10)]}
     assert api.post("/v1/batch", body).status_code == 200
     assert api.post("/v1/batch", body).status_code == 200
-    assert len(api.stored()) == 10
+    assert len(api.stored()) == 20  # the inbox keeps what it received…
+    assert api.moved_ids() == sorted(f"m{i}" for i in range(10))  # …analytics one copy
+
+
+def test_a_message_repeated_in_one_batch_is_kept_once(api: Api) -> None:
+    body = {"batch": [_track(1), _track(2), _track(1, event="Again")]}
+    assert api.post("/v1/batch", body).status_code == 200
+    assert [(m["messageId"], m["event"]) for m in api.stored()] == [
+        ("m1", "Viewed"),
+        ("m2", "Viewed"),
+    ]
 
 
 def test_missing_message_id_is_derived_deterministically(api: Api) -> None:
@@ -110,7 +130,8 @@ def test_missing_message_id_is_derived_deterministically(api: Api) -> None:
     api.post("/v1/batch", body)
     api.post("/v1/batch", body)  # the same body again: a retry
     stored = api.stored()
-    assert len(stored) == 1 and stored[0]["messageId"].startswith("wl-")
+    assert stored[0] == stored[1] and stored[0]["messageId"].startswith("wl-")
+    assert api.moved_ids() == [stored[0]["messageId"]]
     assert derived_message_id({"a": 1, "b": 2}) == derived_message_id({"b": 2, "a": 1})
 
 

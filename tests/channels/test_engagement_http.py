@@ -22,7 +22,7 @@ from wayline.channels.base import ChannelKind
 from wayline.channels.tracking import LinkSigner, MessageRef
 from wayline.storage.channel_config import ChannelConfigStore
 from wayline.storage.journey_models import OutboxRow
-from wayline.storage.models import CustomerProfile, InboxEvent
+from wayline.storage.models import CustomerProfile, InboxRequest
 from wayline.storage.secretbox import SecretBox, tracking_secret
 
 NOW = datetime.now(UTC)
@@ -37,9 +37,18 @@ def _signer(site: Site) -> LinkSigner:
 
 
 def _inbox(site: Site) -> list[dict[str, Any]]:
+    """The events the inbox holds, one per ``messageId`` (the first copy, as the mover keeps)."""
     with site.db.read() as conn:
-        rows = conn.execute(select(InboxEvent.workspace_id, InboxEvent.payload)).all()
-    return [{"workspace_id": w, **orjson.loads(p)} for w, p in rows]
+        rows = conn.execute(
+            select(InboxRequest.workspace_id, InboxRequest.payload).order_by(InboxRequest.id)
+        ).all()
+    events: dict[tuple[str, str], dict[str, Any]] = {}
+    for workspace_id, payload in rows:
+        for message in orjson.loads(payload):
+            events.setdefault(
+                (workspace_id, message["messageId"]), {"workspace_id": workspace_id, **message}
+            )
+    return list(events.values())
 
 
 def _path(url: str) -> str:

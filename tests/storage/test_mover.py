@@ -7,24 +7,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
-from sqlalchemy import select
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
 
 from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore
-from wayline.storage.models import CustomerProfile, InboxEvent
+from wayline.storage.journey_models import InputRow
+from wayline.storage.models import CustomerProfile, InboxRequest
 from wayline.storage.mover import Mover, profile_updates
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'wayline.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url)
+        return f"sqlite:///{tmp_path / 'wayline.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
     database.ensure_default_workspace()
     yield database
     database.close()
@@ -44,25 +52,93 @@ class Crash(Exception):
     pass
 
 
+def _stored_ids(store: EventStore) -> list[str]:
+    rows = store.con.execute("SELECT message_id FROM events ORDER BY message_id").fetchall()
+    return [r[0] for r in rows]
+
+
 def test_moves_each_event_once(db: Database, store: EventStore) -> None:
-    db.accept("default", [_track(i) for i in range(25)], NOW)
+    for first, n in ((0, 10), (10, 10), (20, 5)):
+        db.accept("default", [_track(i) for i in range(first, first + n)], NOW)
     mover = Mover(db, store, batch_size=10)
     assert [mover.move_batch() for _ in range(4)] == [10, 10, 5, 0]
     assert store.count("default") == 25
     assert db.inbox_count(pending=True) == 0
     with db.read() as conn:
-        assert conn.scalars(select(InboxEvent.payload)).all() == [None] * 25
-    # A retry arriving after the move is still recognised: stored once, ever.
-    assert db.accept("default", [_track(3)], NOW + timedelta(hours=1)) == 0
-    assert mover.drain() == 0
+        assert conn.scalars(select(InboxRequest.payload)).all() == [None] * 3
+    # A retry arriving after the move is stored in the inbox, and dropped by the mover.
+    assert db.accept("default", [_track(3)], NOW + timedelta(hours=1)) == 1
+    assert mover.drain() == 1
     assert store.count() == 25
+
+
+def test_a_batch_takes_whole_requests(db: Database, store: EventStore) -> None:
+    db.accept("default", [_track(i) for i in range(30)], NOW)
+    db.accept("default", [_track(i) for i in range(30, 35)], NOW)
+    assert Mover(db, store, batch_size=10).move_batch() == 30
+    assert store.count() == 30
+
+
+@pytest.mark.parametrize("batch_size", [1, 2000])  # the copies in one batch, or in two
+def test_a_retried_request_is_stored_once(db: Database, store: EventStore, batch_size: int) -> None:
+    batch = [_track(i) for i in range(10)]
+    db.accept("default", batch, NOW)
+    db.accept("default", [*batch[5:], _track(10)], NOW + timedelta(seconds=3))  # a retry
+    db.accept("other", batch[:2], NOW)  # ids are per workspace
+    assert Mover(db, store, batch_size=batch_size).drain() == 18
+    assert _stored_ids(store) == sorted([f"t{i}" for i in range(11)] + ["t0", "t1"])
+    # The copy kept is the first received.
+    late = store.con.execute("SELECT count(*) FROM events WHERE received_at > $1", [NOW]).fetchall()
+    assert late == [(1,)]  # t10 only
+
+
+@given(
+    batches=st.lists(
+        st.lists(st.integers(min_value=0, max_value=40), max_size=15), min_size=1, max_size=6
+    ),
+    batch_size=st.integers(min_value=1, max_value=30),
+)
+@settings(max_examples=25, deadline=None)
+def test_each_message_id_is_stored_once_whatever_the_retries(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[int]], batch_size: int
+) -> None:
+    """Law: however the ids are re-sent and batched, the event store holds each one once."""
+    folder = tmp_path_factory.mktemp("law")
+    with (
+        Database(f"sqlite:///{folder / 'w.sqlite3'}") as db,
+        EventStore(folder / "events.duckdb") as store,
+    ):
+        for batch in batches:
+            db.accept("default", [_track(i) for i in batch], NOW)
+        Mover(db, store, batch_size=batch_size).drain()
+        assert _stored_ids(store) == sorted({f"t{i}" for batch in batches for i in batch})
+
+
+def test_ids_taken_on_arrival_for_live_journeys_keep_their_copy(
+    db: Database, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db.accept("default", [_track(1), _track(2)], NOW)  # no live journey yet: ids not taken
+    monkeypatch.setattr(db, "journey_workspaces", lambda: frozenset({"default"}))
+    # A journey went live: a retry of t2 arrives with t3; both are new to the journeys.
+    assert db.accept("default", [_track(2), _track(3)], NOW + timedelta(seconds=1)) == 2
+    assert db.accept("default", [_track(3)], NOW + timedelta(seconds=2)) == 0  # known now
+    with db.read() as conn:
+        queued = conn.scalars(select(InputRow.payload)).all()
+    assert sorted(orjson.loads(p)["messageId"] for p in queued) == ["t2", "t3"]
+    Mover(db, store).drain()
+    assert _stored_ids(store) == ["t1", "t2", "t3"]
+    # t2 is the copy queued for the journeys: the second request's.
+    received = store.con.execute(
+        "SELECT received_at FROM events WHERE message_id = 't2'"
+    ).fetchall()
+    assert received == [(NOW + timedelta(seconds=1),)]
 
 
 def test_crash_between_duckdb_and_marking_moves_once(
     db: Database, store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db.accept("default", [_track(i) for i in range(20)], NOW)
-    db.accept("default", [_track(i) for i in range(20, 30)], NOW + timedelta(seconds=1))
+    for i in range(0, 30, 5):
+        db.accept("default", [_track(j) for j in range(i, i + 5)], NOW + timedelta(seconds=i))
     mover = Mover(db, store, batch_size=15)
     real_mark = Mover._mark_moved
 
@@ -85,6 +161,7 @@ def test_failed_duckdb_append_leaves_inbox_pending(
     db: Database, store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db.accept("default", [_track(i) for i in range(5)], NOW)
+    db.accept("default", [_track(i) for i in range(3, 8)], NOW)  # t3, t4 again
     mover = Mover(db, store)
 
     def broken(*args: Any, **kwargs: Any) -> int:
@@ -92,10 +169,11 @@ def test_failed_duckdb_append_leaves_inbox_pending(
 
     monkeypatch.setattr(Mover, "_append_to_analytics", broken)
     with pytest.raises(Crash):
-        mover.move_batch()
-    assert db.inbox_count(pending=True) == 5
+        mover.move_batch()  # the ids were taken, nothing was appended
+    assert db.inbox_count(pending=True) == 10
     monkeypatch.undo()
-    assert mover.drain() == 5 and store.count() == 5
+    assert mover.drain() == 10
+    assert _stored_ids(store) == [f"t{i}" for i in range(8)]
 
 
 def test_profiles_from_identify(db: Database, store: EventStore) -> None:
@@ -196,3 +274,43 @@ def test_profile_updates_is_pure_and_latest_wins() -> None:
         NOW + timedelta(minutes=1),
         NOW + timedelta(minutes=5),
     )
+
+
+def test_migration_0006_carries_the_old_inbox_over(db_url: str, store: EventStore) -> None:
+    """Events acknowledged into the per-event inbox (before 0006) are moved once, after it."""
+    from alembic import command
+    from alembic.config import Config
+
+    from wayline.storage import db as db_module
+
+    old = Database(db_url, migrate=False)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db_module._MIGRATIONS))
+    with old.write() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+    rows = [  # pending, moved, left aside (moved with its payload kept)
+        ("t1", orjson.dumps(_track(1)).decode(), None),
+        ("t2", None, NOW),
+        ("t3", orjson.dumps(_track(3)).decode(), NOW),
+    ]
+    with old.write() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO inbox (workspace_id, message_id, received_at, payload, moved_at) "
+                "VALUES ('default', :m, :at, :p, :moved)"
+            ),
+            [{"m": m, "at": NOW, "p": p, "moved": moved} for m, p, moved in rows],
+        )
+    old.close()
+    with Database(db_url) as db:
+        assert db.inbox_count() == 3 and db.inbox_count(pending=True) == 1
+        # Retries of all three, and a new event: only t1 (once) and t4 are stored.
+        db.accept("default", [_track(i) for i in (1, 2, 3, 4)], NOW + timedelta(minutes=1))
+        assert Mover(db, store).drain() == 5
+        assert _stored_ids(store) == ["t1", "t4"]
+        with db.read() as conn:
+            kept = conn.scalars(
+                select(InboxRequest.payload).where(InboxRequest.payload.is_not(None))
+            ).all()
+        assert [orjson.loads(p) for p in kept] == [[_track(3)]]

@@ -174,7 +174,7 @@ def running_server(
 def move_inbox(seeded: SeededHome, *, timeout: float = 30.0) -> int:
     """Move every acknowledged event from the inbox into DuckDB, as the server's mover does,
     holding the DuckDB file only while moving (the server's workers read it between requests).
-    Returns how many inbox rows were moved."""
+    Returns how many messages were moved."""
     settings = Settings(home=seeded.home)
     deadline = time.monotonic() + timeout
     while True:

@@ -28,13 +28,11 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import pytest
 from e2e_server import RunningServer, move_inbox, running_server, seed_home, wait_for
-from sqlalchemy import func, select
 
 from wayline.config import Settings
 from wayline.journeymap.render.browser import CHROMIUM_ARGS, find_chromium
 from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore
-from wayline.storage.models import InboxEvent
 
 PACKAGE = "@segment/analytics-next"
 VERSION = "1.84.3"
@@ -121,14 +119,8 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
 
 
 def _inbox_count(home: Path, workspace_id: str) -> int:
-    with Database.open(Settings(home=home)) as db, db.read() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(InboxEvent)
-                .where(InboxEvent.workspace_id == workspace_id)
-            ).scalar_one()
-        )
+    with Database.open(Settings(home=home)) as db:
+        return db.inbox_count(workspace_id)
 
 
 def test_analytics_next_in_chromium_reaches_the_customers_history(

@@ -11,7 +11,9 @@ A request is all or nothing: every message is validated (with
 one bad message refuses the whole request with a 400 naming its index and field. Nothing is
 half-stored. ``{"success": true}`` is answered only after the transaction holding the messages
 has committed, so an acknowledged event is durable; a client that retries (it did not see the
-answer) sends the same ``messageId`` again, and the inbox's unique key stores it once.
+answer) sends the same ``messageId`` again, and it is stored once (the request is kept whole in
+the inbox, and the mover keeps the first copy of each ``messageId``; see
+:mod:`wayline.storage.db`).
 
 Limits, as Segment's: 32 KB per message and per single call, 500 KB per batch, measured on the
 decompressed body; decompression stops at the limit, so a small gzip bomb cannot expand in memory.
@@ -36,7 +38,7 @@ from fastapi.responses import Response
 
 from wayline.errors import AuthError, InputError, NotFound, PayloadTooLarge
 from wayline.events.normalize import validate
-from wayline.storage.db import Database
+from wayline.storage.db import Database, first_copies
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -161,31 +163,41 @@ def prepare(
     *,
     received_at: datetime,
     batch: bool,
-) -> list[tuple[str, str]]:
-    """Validate every message; return ``(message_id, payload JSON)`` for each, or raise.
+    body_size: int,
+) -> tuple[Sequence[str], bytes]:
+    """Validate every message; return their distinct ``messageId``s and the messages (first
+    copy of each id, same order) as one JSON array, or raise.
 
     Raises :class:`InputError` naming the message's index in the batch (``row``) and the field,
-    before anything is stored.
+    before anything is stored. ``body_size`` is the decompressed body's: a message cannot be
+    larger, so messages are measured one by one only when the body is over the per-message
+    limit.
     """
     source = "batch" if batch else None
-    items = []
+    ids = []
     for index, message in enumerate(messages):
-        row = index if batch else None
         if message.get("messageId") in (None, ""):
             message["messageId"] = derived_message_id(message)
         try:
             validate(message, received_at=received_at)
         except InputError as exc:
+            row = index if batch else None
             raise InputError(exc.message, source=source, row=row, field=exc.field) from None
-        payload = orjson.dumps(message)
+        ids.append(str(message["messageId"]))
+    distinct, firsts = first_copies(ids, messages)
+    if body_size <= MAX_EVENT_BYTES:
+        return distinct, orjson.dumps(firsts)
+    payloads = [orjson.dumps(message) for message in messages]
+    for index, payload in enumerate(payloads):
         if len(payload) > MAX_EVENT_BYTES:
             raise PayloadTooLarge(
                 f"message is {len(payload)} bytes, over the {MAX_EVENT_BYTES // 1024} KB limit",
                 source=source,
-                row=row,
+                row=index if batch else None,
             )
-        items.append((str(message["messageId"]), payload.decode()))
-    return items
+    if len(distinct) < len(ids):
+        return distinct, orjson.dumps(firsts)
+    return distinct, b"[" + b",".join(payloads) + b"]"
 
 
 # -- the route: thin, I/O only ---------------------------------------------------------------
@@ -225,14 +237,16 @@ class LoseResponses:
 
 def read_request(
     call: str, raw: bytes, content_encoding: str | None, authorization: str | None
-) -> tuple[str, dict[str, Any]]:
-    """Decode a request: ``(write key, JSON body)``; raises for a bad body or a missing key."""
+) -> tuple[str, dict[str, Any], int]:
+    """Decode a request: ``(write key, JSON body, decompressed size)``; raises for a bad body
+    or a missing key."""
     limit = MAX_BATCH_BYTES if call in BATCH_CALLS else MAX_EVENT_BYTES
-    doc = parse_json(decompress(raw, content_encoding, limit))
+    body = decompress(raw, content_encoding, limit)
+    doc = parse_json(body)
     key = write_key_of(authorization, doc)
     if key is None:
         raise AuthError("missing write key: send it as the basic-auth user name or as 'writeKey'")
-    return key, doc
+    return key, doc, len(body)
 
 
 def ingest(
@@ -244,16 +258,18 @@ def ingest(
     authorization: str | None,
     received_at: datetime,
 ) -> int:
-    """Decode, authenticate, validate and store one request; returns the newly stored count.
+    """Decode, authenticate, validate and store one request; returns the stored count.
 
     The route does the same steps without blocking its event loop (see :func:`track`).
     """
-    key, doc = read_request(call, raw, content_encoding, authorization)
+    key, doc, size = read_request(call, raw, content_encoding, authorization)
     workspace_id = db.workspace_for_key(key)
     if workspace_id is None:
         raise AuthError("unknown or revoked write key")
-    items = prepare(messages_of(call, doc), received_at=received_at, batch=call in BATCH_CALLS)
-    return db.accept_encoded(workspace_id, items, received_at)
+    ids, payload = prepare(
+        messages_of(call, doc), received_at=received_at, batch=call in BATCH_CALLS, body_size=size
+    )
+    return db.accept_encoded(workspace_id, ids, payload, received_at)
 
 
 @router.post("/v1/{call}", summary="Segment-compatible tracking call or batch")
@@ -271,7 +287,7 @@ async def track(call: str, request: Request) -> Response:
     # would hold the GIL all the same, and the hop to it and back cost ~5 % of a request's CPU
     # (measured). Only I/O leaves the loop: a write key not yet cached is looked up in a
     # thread, and the commit is awaited, not waited for.
-    key, doc = read_request(
+    key, doc, size = read_request(
         call, raw, request.headers.get("content-encoding"), request.headers.get("authorization")
     )
     workspace_id = db.cached_workspace_for_key(key)
@@ -279,8 +295,10 @@ async def track(call: str, request: Request) -> Response:
         workspace_id = await anyio.to_thread.run_sync(db.workspace_for_key, key)
         if workspace_id is None:
             raise AuthError("unknown or revoked write key")
-    items = prepare(messages_of(call, doc), received_at=received_at, batch=call in BATCH_CALLS)
-    await db.accept_encoded_async(workspace_id, items, received_at)
+    ids, payload = prepare(
+        messages_of(call, doc), received_at=received_at, batch=call in BATCH_CALLS, body_size=size
+    )
+    await db.accept_encoded_async(workspace_id, ids, payload, received_at)
     faults: LoseResponses | None = state.lose_responses
     if faults is not None and faults.lose_this_one():
         return Response(b'{"success":false,"code":"test_fault","message":"lost"}', 503)

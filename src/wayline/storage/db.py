@@ -2,7 +2,14 @@
 
 :class:`Database` opens the store, migrates it to the newest schema, and offers the few
 operations the tracking API and the command line need: workspaces and their write keys, and
-:meth:`Database.accept`, which stores a batch of acknowledged events in one transaction.
+:meth:`Database.accept`, which stores a request's acknowledged events in one transaction.
+
+The inbox. A request is stored as one row of ``inbox_requests`` (its messages as one JSON
+array): a batch of 100 events is one insert, not 100 inserts into a unique index, and the
+write lock every API worker queues for is held that much shorter. A re-sent event (a client's
+retry) is not looked for here: it is stored again, and the mover keeps one copy of each
+``messageId`` (see :mod:`wayline.storage.mover`). Inside one request a repeated ``messageId``
+is dropped at once (the first copy is kept).
 
 Durability. An event is acknowledged (HTTP 200) only after the transaction holding it has
 committed, so nothing acknowledged is lost:
@@ -26,9 +33,10 @@ committed, so nothing acknowledged is lost:
 
 Journeys. An event accepted for a workspace that has a live journey is also queued, in the same
 transaction, in ``journey_inputs`` for the journey runtime (:mod:`wayline.journeys.runtime`):
-the runtime sees every acknowledged event exactly once, and workspaces without live journeys
-pay nothing but a cached set lookup. Which workspaces have live journeys is re-read at most
-every ``journey_cache_seconds``.
+the runtime sees every acknowledged event exactly once. For those workspaces the request's ids
+are taken in ``inbox_message_ids`` at once (a retry is recognised on arrival and not queued
+again); workspaces without live journeys pay nothing but a cached set lookup. Which workspaces
+have live journeys is re-read at most every ``journey_cache_seconds``.
 
 Two processes starting at once both call :meth:`Database.migrate`; the migration runs inside a
 transaction holding a lock (SQLite's write lock, PostgreSQL's advisory lock), so the second one
@@ -73,7 +81,7 @@ from sqlalchemy.sql.expression import Executable
 from wayline.config import Settings
 from wayline.errors import InputError, NotFound
 from wayline.storage.journey_models import InputRow, JourneyRow
-from wayline.storage.models import InboxEvent, Workspace, WriteKey
+from wayline.storage.models import InboxMessageId, InboxRequest, Workspace, WriteKey
 
 log = logging.getLogger(__name__)
 
@@ -135,19 +143,12 @@ class Database:
         self._key_cache_seconds = key_cache_seconds
         self._key_lock = threading.Lock()
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        # Built once: the hot path only binds parameters to this compiled-and-cached statement.
-        self._accept_stmt: Executable = dialect_insert(InboxEvent).on_conflict_do_nothing(
-            index_elements=["workspace_id", "message_id"]
-        )
-        if self.dialect == "postgresql":
-            # psycopg reports no row count for executemany; RETURNING makes SQLAlchemy send
-            # multi-row VALUES ("insertmanyvalues") and tells exactly which rows were new.
-            self._accept_stmt = self._accept_stmt.returning(InboxEvent.id)
-        # For workspaces with a live journey: which messages were new, to queue them for it.
-        self._accept_returning: Executable = (
-            dialect_insert(InboxEvent)
+        # Built once: the hot path only binds parameters to these compiled-and-cached statements.
+        self._inbox_stmt: Executable = insert(InboxRequest)
+        self._claim_stmt: Executable = (
+            dialect_insert(InboxMessageId)
             .on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
-            .returning(InboxEvent.message_id)
+            .returning(InboxMessageId.workspace_id, InboxMessageId.message_id)
         )
         self._journey_cache_seconds = journey_cache_seconds
         self._journey_workspaces: tuple[frozenset[str], float] = (frozenset(), -1.0)
@@ -157,15 +158,15 @@ class Database:
             _WriteLock(self.engine.url.database) if self.dialect == "sqlite" else None
         )
         if self.dialect == "sqlite":
-            # The inbox insert of the hot path, run on the driver's connection: SQLAlchemy's
-            # per-row work for executemany cost as much as SQLite's own (measured, 1,000-row
-            # groups: 28 ms through Core, 15 ms through sqlite3). received_at is bound through
-            # the column's own type, so the stored text is exactly what Core would write.
-            self._sqlite_accept_sql = (
-                "INSERT INTO inbox (workspace_id, message_id, received_at, payload) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (workspace_id, message_id) DO NOTHING"
+            # The inbox insert of the hot path, run on the driver's connection rather than
+            # through Core (whose per-statement work is several times SQLite's for one row).
+            # received_at is bound through the column's own type, so the stored text is exactly
+            # what Core would write.
+            self._sqlite_inbox_sql = (
+                "INSERT INTO inbox_requests (workspace_id, received_at, message_count, payload) "
+                "VALUES (?, ?, ?, ?)"
             )
-            bind = InboxEvent.__table__.c.received_at.type.bind_processor(self.engine.dialect)
+            bind = InboxRequest.__table__.c.received_at.type.bind_processor(self.engine.dialect)
             self._sqlite_time: Callable[[datetime], Any] = bind or (lambda value: value)
         if migrate:
             self.migrate()
@@ -382,98 +383,127 @@ class Database:
     ) -> int:
         """Store acknowledged messages in the inbox, in one transaction.
 
-        Each message must carry a ``messageId``; one already stored for the workspace is
-        skipped (a client's retry). Returns how many messages were newly stored.
+        Each message must carry a ``messageId``. Returns how many messages were stored (see
+        :meth:`accept_encoded`).
         """
-        return self.accept_encoded(
-            workspace_id,
-            [(str(m["messageId"]), orjson.dumps(m).decode()) for m in messages],
-            received_at,
-        )
+        ids, firsts = first_copies([str(m["messageId"]) for m in messages], messages)
+        return self.accept_encoded(workspace_id, ids, orjson.dumps(firsts), received_at)
 
     def accept_encoded(
-        self, workspace_id: str, items: Sequence[tuple[str, str]], received_at: datetime
+        self, workspace_id: str, message_ids: Sequence[str], payload: bytes, received_at: datetime
     ) -> int:
-        """:meth:`accept` for messages already encoded: ``(message_id, payload JSON text)``.
+        """:meth:`accept` for a request already encoded: its distinct message ids, and its
+        messages (in the same order) as one JSON array.
 
-        The tracking API encodes each message anyway to measure it against the size limit;
-        this spares encoding it twice.
+        Returns how many messages were stored: all of them, except, for a workspace with a live
+        journey, those already stored by an earlier request (a retry, recognised on arrival).
+        Elsewhere a retry is stored again and dropped by the mover.
         """
-        if not items:
+        if not message_ids:
             return 0
         if self._committer is not None:
-            return self._committer.submit(workspace_id, items, received_at)
+            return self._committer.submit(workspace_id, message_ids, payload, received_at)
         with self.write() as conn:
-            return self._insert_inbox(conn, workspace_id, items, received_at)
+            return self._insert_inbox(conn, workspace_id, message_ids, payload, received_at)
 
     async def accept_encoded_async(
-        self, workspace_id: str, items: Sequence[tuple[str, str]], received_at: datetime
+        self, workspace_id: str, message_ids: Sequence[str], payload: bytes, received_at: datetime
     ) -> int:
         """:meth:`accept_encoded` for an event loop: the commit is awaited, no thread blocks.
 
         On SQLite the request joins the group commit and the loop is woken when that commits;
         on PostgreSQL the transaction runs in a worker thread.
         """
-        if not items:
+        if not message_ids:
             return 0
         if self._committer is not None:
             return await asyncio.wrap_future(
-                self._committer.enqueue(workspace_id, items, received_at)
+                self._committer.enqueue(workspace_id, message_ids, payload, received_at)
             )
-        return await asyncio.to_thread(self.accept_encoded, workspace_id, items, received_at)
+        return await asyncio.to_thread(
+            self.accept_encoded, workspace_id, message_ids, payload, received_at
+        )
 
     def _insert_inbox(
         self,
         conn: Connection,
         workspace_id: str,
-        items: Sequence[tuple[str, str]],
+        message_ids: Sequence[str],
+        payload: bytes,
         received_at: datetime,
     ) -> int:
-        live_journeys = workspace_id in self.journey_workspaces()
-        if self.dialect == "sqlite" and not live_journeys:
+        if workspace_id in self.journey_workspaces():
+            return self._insert_for_journeys(conn, workspace_id, message_ids, payload, received_at)
+        if self.dialect == "sqlite":
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
-                at = self._sqlite_time(received_at)
-                cursor.executemany(
-                    self._sqlite_accept_sql,
-                    [(workspace_id, message_id, at, payload) for message_id, payload in items],
+                cursor.execute(
+                    self._sqlite_inbox_sql,
+                    (workspace_id, self._sqlite_time(received_at), len(message_ids), payload),
                 )
-                # executemany's rowcount sums the rows each execution inserted; a conflict
-                # (a retried message) inserts none.
-                return int(cursor.rowcount)
             finally:
                 cursor.close()
-        rows = [
+        else:
+            conn.execute(
+                self._inbox_stmt,
+                {
+                    "workspace_id": workspace_id,
+                    "received_at": received_at,
+                    "message_count": len(message_ids),
+                    "payload": payload,
+                },
+            )
+        return len(message_ids)
+
+    def _insert_for_journeys(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        message_ids: Sequence[str],
+        payload: bytes,
+        received_at: datetime,
+    ) -> int:
+        """The inbox insert for a workspace with a live journey: the request's ids are taken at
+        once, and the messages seen for the first time are queued for the runtime."""
+        inbox_id = conn.execute(
+            insert(InboxRequest)
+            .values(
+                workspace_id=workspace_id,
+                received_at=received_at,
+                message_count=len(message_ids),
+                payload=payload,
+            )
+            .returning(InboxRequest.id)
+        ).scalar_one()
+        new = {
+            message_id
+            for _, message_id in self.claim_message_ids(
+                conn, [(workspace_id, m, inbox_id) for m in message_ids]
+            )
+        }
+        queued = [
             {
                 "workspace_id": workspace_id,
-                "message_id": message_id,
+                "person_id": _person_of(message),
                 "received_at": received_at,
-                "payload": payload,
+                "payload": orjson.dumps(message).decode(),
             }
-            for message_id, payload in items
+            for message_id, message in zip(message_ids, orjson.loads(payload), strict=True)
+            if message_id in new
         ]
-        if live_journeys:
-            new = {r[0] for r in conn.execute(self._accept_returning, rows)}
-            stored = len(new)
-            queued = []
-            for message_id, payload in items:
-                if message_id in new:
-                    new.discard(message_id)  # the first copy is the one stored
-                    queued.append(
-                        {
-                            "workspace_id": workspace_id,
-                            "person_id": _person_of(payload),
-                            "received_at": received_at,
-                            "payload": payload,
-                        }
-                    )
-            if queued:
-                conn.execute(insert(InputRow), queued)
-            return stored
-        result = conn.execute(self._accept_stmt, rows)
-        if self.dialect == "postgresql":
-            return len(result.all())
-        return int(result.rowcount)
+        if queued:
+            conn.execute(insert(InputRow), queued)
+        return len(new)
+
+    def claim_message_ids(
+        self, conn: Connection, claims: Sequence[tuple[str, str, int]]
+    ) -> list[tuple[str, str]]:
+        """Take ``(workspace_id, message_id)`` for the copy in inbox request ``inbox_id``;
+        returns the ``(workspace_id, message_id)`` taken now (the others were taken before)."""
+        if not claims:
+            return []
+        rows = [{"workspace_id": w, "message_id": m, "inbox_id": i} for w, m, i in claims]
+        return [(w, m) for w, m in conn.execute(self._claim_stmt, rows)]
 
     def journey_workspaces(self) -> frozenset[str]:
         """The workspaces that have a live journey (cached ``journey_cache_seconds``)."""
@@ -496,24 +526,41 @@ class Database:
         self._journey_workspaces = (frozenset(), -1.0)
 
     def inbox_count(self, workspace_id: str | None = None, *, pending: bool = False) -> int:
-        """How many events the inbox holds (``pending``: not yet moved)."""
-        query = select(InboxEvent.id)
+        """How many messages the inbox received (``pending``: not yet moved). A retried
+        message counts each time it was received until the mover drops its copies."""
+        query = select(func.coalesce(func.sum(InboxRequest.message_count), 0))
         if workspace_id is not None:
-            query = query.where(InboxEvent.workspace_id == workspace_id)
+            query = query.where(InboxRequest.workspace_id == workspace_id)
         if pending:
-            query = query.where(InboxEvent.moved_at.is_(None))
+            query = query.where(InboxRequest.moved_at.is_(None))
         with self.read() as conn:
-            return int(conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            return int(conn.scalar(query) or 0)
 
 
-def _person_of(payload: str) -> str:
+def first_copies(
+    message_ids: Sequence[str], messages: Sequence[Any]
+) -> tuple[Sequence[str], Sequence[Any]]:
+    """The ids and messages of a request with each id once (its first copy): a message sent
+    twice in one request is a client's retry too."""
+    if len(set(message_ids)) == len(message_ids):
+        return message_ids, messages
+    seen: set[str] = set()
+    ids, firsts = [], []
+    for message_id, message in zip(message_ids, messages, strict=True):
+        if message_id not in seen:
+            seen.add(message_id)
+            ids.append(message_id)
+            firsts.append(message)
+    return ids, firsts
+
+
+def _person_of(message: Mapping[str, Any]) -> str:
     """The person a tracked message is about, as the mover will see it (userId, else
     anonymousId); accepted messages have one of them (the API validated it)."""
-    message = orjson.loads(payload)
     return str(message.get("userId") or message.get("anonymousId") or "")
 
 
-_Request = tuple[str, Sequence[tuple[str, str]], datetime, "Future[int]"]
+_Request = tuple[str, Sequence[str], bytes, datetime, "Future[int]"]
 
 
 class _GroupCommitter:
@@ -529,8 +576,8 @@ class _GroupCommitter:
     requests are retried one by one, so one request cannot fail another.
     """
 
-    MAX_ROWS = 20_000
-    """Rows per group at most: keeps transactions, and the lock held, short."""
+    MAX_MESSAGES = 20_000
+    """Messages per group at most: keeps transactions, and the lock held, short."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -538,12 +585,14 @@ class _GroupCommitter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, workspace_id: str, items: Sequence[tuple[str, str]], at: datetime) -> int:
+    def submit(
+        self, workspace_id: str, message_ids: Sequence[str], payload: bytes, at: datetime
+    ) -> int:
         """Queue a request for the next group and wait until it is committed."""
-        return self.enqueue(workspace_id, items, at).result()
+        return self.enqueue(workspace_id, message_ids, payload, at).result()
 
     def enqueue(
-        self, workspace_id: str, items: Sequence[tuple[str, str]], at: datetime
+        self, workspace_id: str, message_ids: Sequence[str], payload: bytes, at: datetime
     ) -> Future[int]:
         """Queue a request for the next group; the future is resolved once it is committed."""
         future: Future[int] = Future()
@@ -553,7 +602,7 @@ class _GroupCommitter:
                     target=self._run, name="wayline-group-commit", daemon=True
                 )
                 self._thread.start()
-        self._queue.put((workspace_id, items, at, future))
+        self._queue.put((workspace_id, message_ids, payload, at, future))
         return future
 
     def stop(self) -> None:
@@ -566,9 +615,9 @@ class _GroupCommitter:
     def _run(self) -> None:
         while (first := self._queue.get()) is not None:
             group = [first]
-            rows = len(first[1])
+            messages = len(first[1])
             stop = False
-            while rows < self.MAX_ROWS:
+            while messages < self.MAX_MESSAGES:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -577,7 +626,7 @@ class _GroupCommitter:
                     stop = True
                     break
                 group.append(more)
-                rows += len(more[1])
+                messages += len(more[1])
             self._commit(group)
             if stop:
                 return
@@ -585,15 +634,18 @@ class _GroupCommitter:
     def _commit(self, group: list[_Request]) -> None:
         try:
             with self._db.write() as conn:
-                counts = [self._db._insert_inbox(conn, ws, it, at) for ws, it, at, _ in group]
+                counts = [
+                    self._db._insert_inbox(conn, ws, ids, payload, at)
+                    for ws, ids, payload, at, _ in group
+                ]
         except Exception as exc:
             if len(group) == 1:
-                group[0][3].set_exception(exc)
+                group[0][4].set_exception(exc)
                 return
             for request in group:
                 self._commit([request])
             return
-        for (_, _, _, future), count in zip(group, counts, strict=True):
+        for (*_, future), count in zip(group, counts, strict=True):
             future.set_result(count)
 
 

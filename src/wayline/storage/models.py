@@ -6,9 +6,12 @@ and what must be durable the moment it is acknowledged:
 - ``workspaces``: one per store (shop). The default one has the id ``"default"``.
 - ``write_keys``: public keys for the tracking API, each naming its workspace; a key is revoked
   by setting ``revoked_at`` rather than deleting the row, so an old key is recognisable as revoked.
-- ``inbox``: every event the tracking API acknowledged. ``UNIQUE(workspace_id, message_id)`` makes
-  a re-sent event land once; the row is kept after the event is moved into the analytics store
-  (only its payload is cleared), so a retry that arrives later is still recognised.
+- ``inbox_requests``: every tracking request acknowledged, one row per request (a batch of 100
+  events is one row, one insert), its messages as one JSON array. The mover reads them in order
+  and clears the payload once moved; the row stays, counting the messages it held.
+- ``inbox_message_ids``: the ``(workspace_id, message_id)`` of every event moved (or queued for a
+  live journey), with the request that holds the copy kept: a re-sent event lands once because
+  the mover keeps only the first copy of an id (see :mod:`wayline.storage.mover`).
 - ``customer_profiles``: one per (workspace, person): contact fields, consent per channel and the
   latest traits, kept current from ``identify`` calls.
 
@@ -27,9 +30,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -95,16 +98,15 @@ class WriteKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
-class InboxEvent(Base):
-    """An acknowledged event, waiting to be moved (``moved_at`` is null) or already moved."""
+class InboxRequest(Base):
+    """An acknowledged tracking request, waiting to be moved (``moved_at`` is null) or moved."""
 
-    __tablename__ = "inbox"
+    __tablename__ = "inbox_requests"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "message_id"),
         # The mover's queue: only rows not yet moved are indexed, so the index stays small
-        # however many events were ever received.
+        # however many requests were ever received.
         Index(
-            "ix_inbox_pending",
+            "ix_inbox_requests_pending",
             "id",
             sqlite_where=text("moved_at IS NULL"),
             postgresql_where=text("moved_at IS NULL"),
@@ -113,11 +115,22 @@ class InboxEvent(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(String(64))
-    message_id: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    payload: Mapped[str | None] = mapped_column(Text())
-    """The message as JSON text (as received, batch context merged); null once moved."""
+    message_count: Mapped[int] = mapped_column(Integer())
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary())
+    """The messages as one JSON array (as received, batch context merged, each ``messageId``
+    once); null once moved, unless a message could not be moved (kept to be replayed)."""
     moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class InboxMessageId(Base):
+    """An event id taken: the copy in request ``inbox_id`` is the one stored."""
+
+    __tablename__ = "inbox_message_ids"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(BigInteger())
 
 
 class CustomerProfile(Base):

@@ -1,35 +1,45 @@
 """The mover: carries acknowledged events from the operational store's inbox into DuckDB.
 
-The tracking API commits events to the inbox (many writers, durable on commit); analytics read
-them from DuckDB's ``events`` table. The mover runs in exactly one process (DuckDB allows one
-writer process per file) and, batch after batch:
+The tracking API commits requests to the inbox (many writers, durable on commit; one row per
+request, its messages as one JSON array); analytics read them from DuckDB's ``events`` table.
+The mover runs in exactly one process (DuckDB allows one writer process per file) and, batch
+after batch:
 
-1. reads inbox rows not yet moved, oldest first;
-2. normalises them (:func:`wayline.events.normalize.normalize`; they were validated when
-   received) and appends them to DuckDB in one DuckDB transaction;
-3. in one operational-store transaction, marks them moved (clearing the payload, keeping the
-   ``(workspace_id, message_id)`` key so a late retry is still recognised) and brings the
-   customer profiles up to date from the batch's ``identify`` calls;
-4. resolves identities (:func:`wayline.storage.identity.resolve_identities`) for the
+1. reads inbox requests not yet moved, oldest first, about ``batch_size`` messages;
+2. normalises their messages (:func:`wayline.events.normalize.normalize`; they were validated
+   when received);
+3. takes each message's id in ``inbox_message_ids`` (one operational-store transaction), which
+   decides which copy of a re-sent event is stored: the one whose request holds the id;
+4. appends the events whose copy it holds to DuckDB in one DuckDB transaction;
+5. in one operational-store transaction, marks the requests moved (clearing the payload) and
+   brings the customer profiles up to date from the batch's ``identify`` calls;
+6. resolves identities (:func:`wayline.storage.identity.resolve_identities`) for the
    workspaces in the batch.
 
-Exactly once. The two stores cannot commit together, so a crash can fall between step 2 and
-step 3: the rows are in DuckDB but still pending in the inbox, and the next batch reads them
-again. Step 2 therefore appends only the rows DuckDB does not already hold: an anti-join on
+Once per ``messageId``. The tracking API stores a client's retry as it stores any request
+(looking it up there would put an index probe per event under the write lock every API worker
+waits for). Step 3 picks the copy: an id already taken keeps its request (an earlier move, or a
+request of a workspace with a live journey, whose ids are taken on arrival); a new id goes to
+the batch's oldest request holding it. Only that request's copy is stored. A crash after step 3
+finds the ids taken by the batch's own requests the next time, which is the same decision.
+
+Exactly once. The two stores cannot commit together, so a crash can fall between step 4 and
+step 5: the rows are in DuckDB but still pending in the inbox, and the next batch reads them
+again. Step 4 therefore appends only the rows DuckDB does not already hold: an anti-join on
 ``(workspace_id, message_id)``, restricted to the batch's ``received_at`` range. A row already
-moved has exactly the ``received_at`` of its inbox row, so the restriction loses nothing, and it
-lets DuckDB's zone maps (min/max per row group) skip every row group outside the range: the
-check reads the few most recent row groups, not the table.
+moved has exactly the ``received_at`` of its inbox request, so the restriction loses nothing,
+and it lets DuckDB's zone maps (min/max per row group) skip every row group outside the range:
+the check reads the few most recent row groups, not the table.
 
 A watermark (the highest inbox id moved, committed in the same DuckDB transaction) was the
 alternative; it is cheaper but wrong on PostgreSQL with several API processes: ids are drawn
 from a sequence when a transaction *starts* writing and become visible when it *commits*, so id
 101 can be visible while id 100 is still uncommitted; a watermark at 101 would skip 100 forever.
-Selecting by "not moved yet" has no such gap, and step 3 is idempotent.
+Selecting by "not moved yet" has no such gap, and step 5 is idempotent.
 
 Profiles are updated in the same transaction as the marking, so a batch's traits are applied
 exactly once too. Identity resolution keeps its own watermark over DuckDB rows, so a crash
-before step 4 is made good by the next call, which the mover also makes once when it starts.
+before step 6 is made good by the next call, which the mover also makes once when it starts.
 """
 
 from __future__ import annotations
@@ -52,9 +62,18 @@ from wayline.storage.analytics_access import open_when_free
 from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore, rows_to_arrow
 from wayline.storage.identity import resolve_identities
-from wayline.storage.models import CustomerProfile, InboxEvent, UTCDateTime, Workspace
+from wayline.storage.models import (
+    CustomerProfile,
+    InboxMessageId,
+    InboxRequest,
+    UTCDateTime,
+    Workspace,
+)
 
 log = logging.getLogger(__name__)
+
+# Ids looked up per query: well under SQLite's 32,766 bound parameters.
+_IDS_PER_QUERY = 2000
 
 _CONTACT_TRAITS = {
     "email": ("email",),
@@ -130,7 +149,8 @@ class Mover:
             workers can read analytics between batches (see
             :mod:`wayline.storage.analytics_access`). A batch that finds the file held by a
             reader waits for it, with backoff; the inbox keeps the events meanwhile.
-        batch_size: inbox rows per batch.
+        batch_size: messages per batch (whole requests: a batch ends with the request that
+            reaches it).
         interval: seconds between polls when the inbox is empty.
     """
 
@@ -163,44 +183,120 @@ class Mover:
     # -- one batch -------------------------------------------------------------------------
 
     def move_batch(self, limit: int | None = None, *, now: datetime | None = None) -> int:
-        """Move up to ``limit`` (default ``batch_size``) pending events; returns how many.
+        """Move the oldest pending requests, about ``limit`` (default ``batch_size``) messages;
+        returns how many messages they held.
 
-        The count is of inbox rows handled (appended, or found already appended after a
-        crash); 0 means the inbox has nothing pending.
+        The count is of messages handled (appended, dropped as another copy of an event, or
+        found already appended after a crash); 0 means the inbox has nothing pending.
         """
-        with self.db.read() as conn:
-            pending = conn.execute(
-                select(
-                    InboxEvent.id,
-                    InboxEvent.workspace_id,
-                    InboxEvent.received_at,
-                    InboxEvent.payload,
-                )
-                .where(InboxEvent.moved_at.is_(None))
-                .order_by(InboxEvent.id)
-                .limit(limit or self.batch_size)
-            ).all()
+        pending = self._pending(limit or self.batch_size)
         if not pending:
             return 0
-        rows = []
-        moved_ids: list[int] = []
-        failed_ids: list[int] = []
-        for inbox_id, workspace_id, received_at, payload in pending:
+        candidates: list[tuple[int, dict[str, Any]]] = []
+        failed_ids: set[int] = set()
+        for inbox_id, workspace_id, received_at, payload, _ in pending:
             try:
-                message = orjson.loads(payload or b"{}")
-                rows.append(normalize(message, workspace_id=workspace_id, received_at=received_at))
-                moved_ids.append(inbox_id)
-            except (InputError, orjson.JSONDecodeError) as exc:
-                # Validated on the way in, so only a change of the rules lands here. The row is
-                # marked moved with its payload kept, to be found and replayed by hand.
-                log.error("inbox row %s cannot be normalised, left aside: %s", inbox_id, exc)
-                failed_ids.append(inbox_id)
+                messages = orjson.loads(payload or b"[]")
+            except orjson.JSONDecodeError as exc:
+                log.error("inbox request %s is not JSON, left aside: %s", inbox_id, exc)
+                failed_ids.add(inbox_id)
+                continue
+            for index, message in enumerate(messages):
+                try:
+                    row = normalize(message, workspace_id=workspace_id, received_at=received_at)
+                except InputError as exc:
+                    # Validated on the way in, so only a change of the rules lands here. The
+                    # request is marked moved with its payload kept, to be found and replayed
+                    # by hand (its other messages are moved: a replay stores them once).
+                    log.error(
+                        "inbox request %s, message %s cannot be normalised, left aside: %s",
+                        inbox_id,
+                        index,
+                        exc,
+                    )
+                    failed_ids.add(inbox_id)
+                    continue
+                candidates.append((inbox_id, row))
+        owners = self._take_ids(candidates)
+        rows = [
+            row
+            for inbox_id, row in candidates
+            if owners.get((row["workspace_id"], row["message_id"])) == inbox_id
+        ]
+        moved_ids = [p[0] for p in pending if p[0] not in failed_ids]
         with self._writing() as store:
             self._append_to_analytics(store, rows, [p[2] for p in pending])
-            self._mark_moved(moved_ids, failed_ids, rows, now or datetime.now(UTC))
+            self._mark_moved(moved_ids, sorted(failed_ids), rows, now or datetime.now(UTC))
             for workspace_id in sorted({r["workspace_id"] for r in rows}):
                 resolve_identities(store, workspace_id)
-        return len(pending)
+        return sum(p[4] for p in pending)
+
+    def _pending(self, messages: int) -> list[Any]:
+        """The oldest pending requests holding about ``messages`` messages (at least one)."""
+        with self.db.read() as conn:
+            sizes = conn.execute(
+                select(InboxRequest.id, InboxRequest.message_count)
+                .where(InboxRequest.moved_at.is_(None))
+                .order_by(InboxRequest.id)
+                .limit(messages)
+            ).all()
+            if not sizes:
+                return []
+            total = 0
+            chosen = []
+            for inbox_id, count in sizes:
+                chosen.append(inbox_id)
+                total += count
+                if total >= messages:
+                    break
+            return list(
+                conn.execute(
+                    select(
+                        InboxRequest.id,
+                        InboxRequest.workspace_id,
+                        InboxRequest.received_at,
+                        InboxRequest.payload,
+                        InboxRequest.message_count,
+                    )
+                    .where(InboxRequest.id.in_(chosen))
+                    .order_by(InboxRequest.id)
+                ).all()
+            )
+
+    def _take_ids(
+        self, candidates: Sequence[tuple[int, Mapping[str, Any]]]
+    ) -> dict[tuple[str, str], int]:
+        """Which request's copy of each event is stored: ``(workspace_id, message_id)`` → inbox
+        request id, for every event of the batch (see the module docstring, step 3)."""
+        wanted: dict[str, set[str]] = {}
+        for _, row in candidates:
+            wanted.setdefault(row["workspace_id"], set()).add(row["message_id"])
+        owners: dict[tuple[str, str], int] = {}
+        with self.db.write() as conn:
+            for workspace_id, ids in wanted.items():
+                listed = sorted(ids)
+                for start in range(0, len(listed), _IDS_PER_QUERY):
+                    owners.update(
+                        ((workspace_id, message_id), inbox_id)
+                        for message_id, inbox_id in conn.execute(
+                            select(InboxMessageId.message_id, InboxMessageId.inbox_id).where(
+                                InboxMessageId.workspace_id == workspace_id,
+                                InboxMessageId.message_id.in_(
+                                    listed[start : start + _IDS_PER_QUERY]
+                                ),
+                            )
+                        )
+                    )
+            new: dict[tuple[str, str], int] = {}
+            for inbox_id, row in candidates:  # oldest request first: its copy is kept
+                key = (row["workspace_id"], row["message_id"])
+                if key not in owners and key not in new:
+                    new[key] = inbox_id
+            taken = self.db.claim_message_ids(conn, [(w, m, i) for (w, m), i in new.items()])
+        # PostgreSQL: an API worker may have taken an id meanwhile (a live journey's request);
+        # its request holds the copy then, and moves it.
+        owners.update((key, new[key]) for key in taken)
+        return owners
 
     def _append_to_analytics(
         self, store: EventStore, rows: Sequence[Mapping[str, Any]], times: Sequence[datetime]
@@ -248,13 +344,13 @@ class Mover:
         with self.db.write() as conn:
             if moved_ids:
                 conn.execute(
-                    update(InboxEvent)
-                    .where(InboxEvent.id.in_(moved_ids))
+                    update(InboxRequest)
+                    .where(InboxRequest.id.in_(moved_ids))
                     .values(moved_at=now, payload=None)
                 )
             if failed_ids:
                 conn.execute(
-                    update(InboxEvent).where(InboxEvent.id.in_(failed_ids)).values(moved_at=now)
+                    update(InboxRequest).where(InboxRequest.id.in_(failed_ids)).values(moved_at=now)
                 )
             apply_profile_updates(conn, profile_updates(rows), dialect=self.db.dialect)
 
