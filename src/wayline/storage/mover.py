@@ -267,35 +267,35 @@ class Mover:
         self, candidates: Sequence[tuple[int, Mapping[str, Any]]]
     ) -> dict[tuple[str, str], int]:
         """Which request's copy of each event is stored: ``(workspace_id, message_id)`` → inbox
-        request id, for every event of the batch (see the module docstring, step 3)."""
-        wanted: dict[str, set[str]] = {}
-        for _, row in candidates:
-            wanted.setdefault(row["workspace_id"], set()).add(row["message_id"])
-        owners: dict[tuple[str, str], int] = {}
+        request id, for every event of the batch (see the module docstring, step 3).
+
+        Each id is offered to the oldest request holding it; the ids taken before (a retry of
+        an event moved earlier, a live journey's request, this batch before a crash) are then
+        looked up, outside the write transaction. Most ids are new: one insert decides them.
+        """
+        offered: dict[tuple[str, str], int] = {}
+        for inbox_id, row in candidates:  # oldest request first
+            offered.setdefault((row["workspace_id"], row["message_id"]), inbox_id)
         with self.db.write() as conn:
-            for workspace_id, ids in wanted.items():
-                listed = sorted(ids)
-                for start in range(0, len(listed), _IDS_PER_QUERY):
+            taken = self.db.claim_message_ids(conn, [(w, m, i) for (w, m), i in offered.items()])
+        owners = {key: offered[key] for key in taken}
+        earlier: dict[str, list[str]] = {}
+        for workspace_id, message_id in offered.keys() - owners.keys():
+            earlier.setdefault(workspace_id, []).append(message_id)
+        if not earlier:
+            return owners
+        with self.db.read() as conn:
+            for workspace_id, ids in earlier.items():
+                for start in range(0, len(ids), _IDS_PER_QUERY):
                     owners.update(
                         ((workspace_id, message_id), inbox_id)
                         for message_id, inbox_id in conn.execute(
                             select(InboxMessageId.message_id, InboxMessageId.inbox_id).where(
                                 InboxMessageId.workspace_id == workspace_id,
-                                InboxMessageId.message_id.in_(
-                                    listed[start : start + _IDS_PER_QUERY]
-                                ),
+                                InboxMessageId.message_id.in_(ids[start : start + _IDS_PER_QUERY]),
                             )
                         )
                     )
-            new: dict[tuple[str, str], int] = {}
-            for inbox_id, row in candidates:  # oldest request first: its copy is kept
-                key = (row["workspace_id"], row["message_id"])
-                if key not in owners and key not in new:
-                    new[key] = inbox_id
-            taken = self.db.claim_message_ids(conn, [(w, m, i) for (w, m), i in new.items()])
-        # PostgreSQL: an API worker may have taken an id meanwhile (a live journey's request);
-        # its request holds the copy then, and moves it.
-        owners.update((key, new[key]) for key in taken)
         return owners
 
     def _append_to_analytics(
