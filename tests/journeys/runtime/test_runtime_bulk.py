@@ -1,0 +1,113 @@
+"""The runtime's bulk statements on SQLite and PostgreSQL: lookups by a batch of keys, inserts
+of tuples and dicts (binary COPY on PostgreSQL), statistics for never-analysed tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from runtime_support import T0, add_profiles
+from sqlalchemy import select, text
+
+from wayline.journeys.engine import RecordKind
+from wayline.journeys.runtime.bulk import inline, insert_rows, probe
+from wayline.journeys.runtime.records import COLUMNS, write_records
+from wayline.journeys.runtime.statistics import Statistics
+from wayline.storage.db import Database
+from wayline.storage.journey_models import InstanceRow, StepCountRow, StepRecordRow
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    database = Database(url, clock=lambda: T0)
+    database.ensure_default_workspace()
+    yield database
+    database.close()
+
+
+def _instances(db: Database, people: list[str], status: str) -> None:
+    rows = [
+        {"workspace_id": "default", "instance_id": f"j:{p}:1", "journey_id": "j", "version": 1,
+         "person_id": p, "entry_number": 1, "status": status, "state": "{}", "entered_at": T0,
+         "updated_at": T0, "ended_at": None if status == "active" else T0}
+        for p in people
+    ]  # fmt: skip
+    with db.write() as conn:
+        insert_rows(conn, InstanceRow.__table__, rows, postgres=db.dialect == "postgresql")
+
+
+def test_probe_finds_the_rows_of_each_key_with_the_querys_column_names(db: Database) -> None:
+    pg = db.dialect == "postgresql"
+    _instances(db, [f"a{i}" for i in range(30)], "active")
+    _instances(db, [f"b{i}" for i in range(30)], "completed")
+    keys = ["a3", "a7", "b5", "a29", "nobody"]
+    active = select(InstanceRow.person_id, InstanceRow.entry_number).where(
+        InstanceRow.workspace_id == "default", InstanceRow.status == inline("active")
+    )
+    with db.read() as conn:
+        rows = conn.execute(probe(active, InstanceRow.person_id, keys, pg)).all()
+        ids = conn.scalars(select(InstanceRow.id).where(InstanceRow.person_id.in_(["a1", "b2"])))
+        by_id = conn.scalars(probe(select(InstanceRow.person_id), InstanceRow.id, list(ids), pg))
+        found = sorted(by_id.all())
+    assert sorted((r.person_id, r.entry_number) for r in rows) == [("a29", 1), ("a3", 1), ("a7", 1)]
+    assert found == ["a1", "b2"]
+
+
+def test_records_and_counts_are_written_from_tuples(db: Database) -> None:
+    pg = db.dialect == "postgresql"
+    at = T0 + timedelta(seconds=1)
+    rows = [
+        ("default", "j", 1, f"j:p{i}:1", f"p{i}", RecordKind.REACHED, "s1", "send", None, None, at)
+        for i in range(5)
+    ] + [("default", "j", 1, "j:p0:1", "p0", RecordKind.LEFT, "s1", "send", "queued", None, at)]
+    for _ in range(2):  # the second batch adds to the counters
+        with db.write() as conn:
+            write_records(conn, rows, postgres=pg)
+    with db.read() as conn:
+        stored = conn.execute(select(*[StepRecordRow.__table__.c[n] for n in COLUMNS])).all()
+        counts = {
+            (r.kind, r.outcome): r.n
+            for r in conn.execute(select(StepCountRow.kind, StepCountRow.outcome, StepCountRow.n))
+        }
+    assert len(stored) == 12
+    assert {r.at for r in stored} == {at}
+    assert sorted((r.person_id, r.kind, r.outcome) for r in stored)[:2] == [
+        ("p0", "left", "queued"),
+        ("p0", "left", "queued"),
+    ]
+    assert counts == {("reached", ""): 10, ("left", "queued"): 2}
+
+
+@pytest.mark.postgres
+def test_tables_never_analysed_are_analysed_once_they_hold_rows(postgres_url: str) -> None:
+    db = Database(postgres_url)
+    try:
+        db.ensure_default_workspace()
+        add_profiles(db, [f"p{i}" for i in range(50)])
+
+        def analysed() -> dict[str, bool]:
+            with db.read() as conn:
+                return {
+                    name: reltuples >= 0
+                    for name, reltuples in conn.execute(
+                        text(
+                            "SELECT relname, reltuples FROM pg_class WHERE relname IN "
+                            "('customer_profiles', 'journey_timers') AND relkind = 'r' "
+                            "AND relnamespace = CAST(current_schema() AS regnamespace)"
+                        )
+                    ).all()
+                }
+
+        assert analysed() == {"customer_profiles": False, "journey_timers": False}
+        statistics = Statistics(db, every=0.0)
+        statistics.check()
+        # The profiles hold rows: analysed. The timers are empty: left for later.
+        assert analysed() == {"customer_profiles": True, "journey_timers": False}
+    finally:
+        db.close()
