@@ -32,7 +32,6 @@ def cell(device: str, os: str, country: str, n: int, k: int) -> Cell:
     return Cell(
         {"device_type": device, "os": os, "country": country},
         {"has_3": n, "step_3_4": k},
-        n // 2,
     )
 
 

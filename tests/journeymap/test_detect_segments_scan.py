@@ -76,7 +76,7 @@ def _cell(draw: st.DrawFn) -> Cell:
     n = draw(st.integers(0, 400))
     # Some cells lack a measure altogether (a count of 0 is left out of a cell's counts).
     counts = {"n": n, "k": draw(st.integers(0, n))} if draw(st.booleans()) or n else {}
-    return Cell(values, counts, n)
+    return Cell(values, counts)
 
 
 cells_st = st.lists(st.composite(_cell)(), max_size=60)

@@ -92,7 +92,6 @@ def detect(view: StoreView) -> list[Finding]:
         Cell(
             {k: (None if v is None else str(v)) for k, v in zip(d, row, strict=False)},
             {"converters": int(row[len(d)]), "slow": int(row[len(d) + 1] or 0)},
-            int(row[len(d)]),
         )
         for row in rows
     ]

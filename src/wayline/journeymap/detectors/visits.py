@@ -111,16 +111,17 @@ def _tagged_sql(view: StoreView, p: Params, *, rows: Literal["flagged", "visit"]
 
     Only some rows matter to each caller: those that can raise a flag (``rows="flagged"``,
     :data:`_FLAGGED`) or those that make a visit and its measures (``"visit"``: browsing or
-    funnel events; a server-side event adds nothing to a visit). Rows with a session id are
-    read only if their name is of that kind; rows without one are all read, since they all
-    count in the inferred sessions' gaps. The caller then keeps the rows it needs.
+    funnel events; a server-side event adds nothing to a visit). The caller keeps the rows it
+    needs. For the flagged rows, a third of a store's, rows with a session id are read only if
+    their name can raise a flag (rows without one are all read: they all count in the inferred
+    sessions' gaps). The visit rows are nearly all of them (9.4 M of the 9.6 M with a session
+    id on 10 M events): testing their names costs more than the rows it drops (0.17 s of CPU).
     """
     codes = _codes(view)
+    where = view.where(p)
     if rows == "flagged":
         names = [name for name, _b, rnk, _f, err, sup in codes if rnk or err or sup]
-    else:
-        names = [name for name, browse, _r, fr, _e, _s in codes if browse or fr]
-    where = f"{view.where(p)} AND (session_id IS NULL OR {in_list(p, 'event', names)})"
+        where += f" AND (session_id IS NULL OR {in_list(p, 'event', names)})"
     source = (
         "(SELECT person_id, session_id, timestamp, event, device_type, os, channel, country "
         f"FROM events WHERE {where})"
@@ -289,7 +290,6 @@ class Cell:
 
     values: Mapping[str, str | None]
     counts: Mapping[str, int]
-    persons: int
 
 
 def _trait_joins(view: StoreView, p: Params, alias: str) -> str:
@@ -321,14 +321,13 @@ def _cube_parts(view: StoreView) -> tuple[str, list[Part]]:
     """The ``pv`` CTE and the parts of :func:`summary_query` that make the cube.
 
     A cell's measures are plain sums over its visits, grouped by the segment values straight
-    from ``vis`` (a few thousand groups). Its distinct customers come from ``pv``: visits
-    grouped per customer and combination of segment values, so a cell's distinct customers are
-    its rows, and its customers at funnel rank *k* the rows with such a visit. ``pv`` carries
-    only those few flags: with every measure summed per customer as well (50 sums in each of
-    740 000 groups on 10 M events) it cost 4 s of the query's 10. The exact distinct customers
-    of each single dimension's values (summing cells would count a customer seen on two devices
-    twice) come from one small grouping of ``pv`` per dimension. (A ``count(DISTINCT …)`` per
-    grouping set made 36 hash tables of every visit: 19 s of 27 on 10 M events.)
+    from ``vis`` (a few thousand groups). The exact distinct customers of each single
+    dimension's value, in all and per funnel rank (summing cells would count a customer seen
+    on two devices twice), come from ``pv`` — visits grouped per customer and combination of
+    segment values, with a flag per funnel rank — grouped once more per dimension. ``pv``
+    carries only those few flags: with every measure summed per customer as well (50 sums in
+    each of 740 000 groups on 10 M events) it cost 4 s of the query's 10. (A ``count(DISTINCT
+    …)`` per grouping set made 36 hash tables of every visit: 19 s of 27 on 10 M events.)
     """
     dims = view.profile.dimensions
     cols = [f"d{i}" for i in range(len(dims))]
@@ -348,7 +347,6 @@ def _cube_parts(view: StoreView) -> tuple[str, list[Part]]:
             [f"sum({expr})" for expr in m.values()],
             f"FROM vis WHERE visit = 1 GROUP BY {group}",
         ),
-        ("cellp", cols, ["count(*)", *people], f"FROM pv GROUP BY {group}"),
     ]
     for i, c in enumerate(cols):
         parts.append(
@@ -372,8 +370,6 @@ def summary_query(view: StoreView) -> CompiledQuery:
     Rows are ``(part, t_1 … t_T, i_1 … i_I)``, text and integer columns padded with NULLs:
 
     - ``cell``: the dimensions' values; each :func:`measures` measure;
-    - ``cellp``: the dimensions' values; customers, customers per funnel rank (see
-      :func:`_cube_parts`);
     - ``segment``: the dimension's position and a value of it; its customers, customers per
       funnel rank;
     - ``daily``: per funnel step and UTC day of the step's first event (days since
@@ -464,20 +460,15 @@ def summary_from_rows(view: StoreView, rows: Sequence[Sequence[Any]]) -> Summary
     names = list(measures(view))
     per_rank = [f"persons_{k}" for k in _ranks(view)]
     names_of = [""] + [code[0] for code in _codes(view)]
-    measured: dict[tuple[Any, ...], dict[str, int]] = {}
-    people: dict[tuple[Any, ...], tuple[int, dict[str, int]]] = {}
+    cells: list[Cell] = []
     segments: dict[tuple[str, str], Mapping[str, int]] = {}
     days: list[DayCount] = []
     best: dict[tuple[int, str], tuple[int, str]] = {}
     for row in rows:
         part, texts, ints = row[0], row[1 : 1 + n_text], row[1 + n_text :]
         if part == "cell":
-            cell_key = tuple(texts[: len(dims)])
-            measured[cell_key] = {k: int(v or 0) for k, v in zip(names, ints, strict=False)}
-        elif part == "cellp":
-            cell_key = tuple(texts[: len(dims)])
-            counts = {k: int(v or 0) for k, v in zip(per_rank, ints[1:], strict=False)}
-            people[cell_key] = (int(ints[0]), counts)
+            values = {d: (None if v is None else str(v)) for d, v in zip(dims, texts, strict=False)}
+            cells.append(Cell(values, {k: int(v or 0) for k, v in zip(names, ints, strict=False)}))
         elif part == "segment":
             counts = {k: int(v or 0) for k, v in zip(per_rank, ints[1:], strict=False)}
             segments[(dims[int(texts[0])], str(texts[1]))] = {"persons": int(ints[0]), **counts}
@@ -489,15 +480,6 @@ def summary_from_rows(view: StoreView, rows: Sequence[Sequence[Any]]) -> Summary
             candidate = (int(ints[1]), names_of[int(ints[2])])
             if key not in best or candidate > best[key]:
                 best[key] = candidate
-    # Both parts group the same visits by the same values: one cell per key in each.
-    cells = [
-        Cell(
-            {d: (None if v is None else str(v)) for d, v in zip(dims, values, strict=False)},
-            {**counts, **people[values][1]},
-            people[values][0],
-        )
-        for values, counts in measured.items()
-    ]
     followers = {k: v[1] for k, v in best.items()}
     return Summary(Cube(cells, segments), days, followers)
 
