@@ -48,6 +48,7 @@ import orjson
 from sqlalchemy import Connection, or_, select, update
 
 from wayline.channels.base import (
+    Channel,
     ChannelKind,
     OutboundMessage,
     Outcome,
@@ -75,7 +76,7 @@ from wayline.journeys.runtime.bulk import (
     update_rows,
 )
 from wayline.journeys.runtime.catalog import JourneyCatalog
-from wayline.journeys.runtime.channels import ChannelRegistry, content_json
+from wayline.journeys.runtime.channels import ChannelRegistry, LogChannel, content_json
 from wayline.journeys.runtime.records import Row, write_records
 from wayline.storage.db import Database
 from wayline.storage.journey_models import (
@@ -218,14 +219,29 @@ class Deliverer:
         self.lease = lease
         self.max_attempts = max_attempts
         self.postgres = db.dialect == "postgresql"
+        self._channels: dict[tuple[str, str], Channel | LogChannel] = {}
+        self._policies: dict[str, SendPolicy] = {}
 
     def _policy(self, workspace_id: str) -> SendPolicy:
-        own = self.policy_for(workspace_id) if self.policy_for is not None else None
-        return own if own is not None else self.policy
+        found = self._policies.get(workspace_id)
+        if found is None:
+            own = self.policy_for(workspace_id) if self.policy_for is not None else None
+            found = self._policies[workspace_id] = own if own is not None else self.policy
+        return found
+
+    def _channel(self, name: str, workspace_id: str) -> Channel | LogChannel:
+        found = self._channels.get((name, workspace_id))
+        if found is None:
+            found = self._channels[(name, workspace_id)] = self.channels.get(name, workspace_id)
+        return found
 
     def deliver(self) -> int:
         """Deliver one batch; returns how many outbox rows it settled or rescheduled."""
         now = self.clock()
+        # Channels and policies looked up once per workspace and batch, not per message (a
+        # workspace's own provider or rules are a cached lookup, but 500 of them add up).
+        self._channels.clear()
+        self._policies.clear()
         with self.db.write() as conn:
             claimed, profiles, recent = self._claim(conn, now)
             if not claimed:
@@ -235,10 +251,12 @@ class Deliverer:
             # transaction — no lease, no second commit. A renderer can take milliseconds per
             # message (CSS inlining), too long to hold SQLite's write lock: then they go the
             # leased way like any provider's.
-            here = [c for c in claimed if self._in_transaction(c)]
+            here: list[_Claimed] = []
+            leased: list[_Claimed] = []
+            for c in claimed:
+                (here if self._in_transaction(c) else leased).append(c)
             if here:
                 self._mark(conn, [self._decide(c, profiles, recent, now) for c in here], now)
-            leased = [c for c in claimed if not self._in_transaction(c)]
             if leased:
                 self._lease(conn, leased, now)
         if leased:
@@ -252,7 +270,7 @@ class Deliverer:
 
     def _in_transaction(self, row: _Claimed) -> bool:
         return self.renderer is None and bool(
-            getattr(self.channels.get(row.channel, row.workspace_id), "in_store", False)
+            getattr(self._channel(row.channel, row.workspace_id), "in_store", False)
         )
 
     # -- 1. claim -------------------------------------------------------------------------------
@@ -437,7 +455,7 @@ class Deliverer:
         )
 
     def _prepare(self, row: _Claimed, profile: Profile, to: str, now: datetime) -> _Result:
-        channel = self.channels.get(row.channel, row.workspace_id)
+        channel = self._channel(row.channel, row.workspace_id)
         try:
             message = self._render(row, profile, to, now)
         except WaylineError as exc:
@@ -473,7 +491,7 @@ class Deliverer:
     async def _send_all(self, results: list[_Result]) -> None:
         async def one(result: _Result) -> None:
             assert result.message is not None
-            channel = self.channels.get(result.row.channel, result.row.workspace_id)
+            channel = self._channel(result.row.channel, result.row.workspace_id)
             try:
                 sent = await channel.send(result.message, idempotency_key=result.row.key)
             except Exception as exc:  # a channel bug must not lose the batch's bookkeeping
@@ -534,8 +552,7 @@ class Deliverer:
                 outcome = r.outcome if r.record is not RecordKind.SENT else row.channel
                 records.append(
                     (row.workspace_id, row.journey_id, row.version, row.instance_id,
-                     row.person_id, r.record.value, row.step_id, "send", outcome, row.channel,
-                     now)
+                     row.person_id, r.record, row.step_id, "send", outcome, row.channel, now)
                 )  # fmt: skip
         pg = self.postgres
         update_rows(conn, OutboxRow.__table__, "id", marks, postgres=pg)
