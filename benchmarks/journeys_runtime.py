@@ -3,8 +3,9 @@
 Customers go through ``send → delay 1s → send`` (two engine transitions each: the entry, run
 through the first send, and the timer, run through the second), on SQLite and PostgreSQL, with
 1 and 2 runtime processes, through the real engine, outbox and ``log`` channel (send-time
-policies off, templates not rendered: the loop is measured, not the template engine — an email
-render with CSS inlining costs ~5 ms on its own).
+policies off). Templates are not rendered here, as ``wayline worker --no-render`` runs: the
+loop is measured, not the template engine. ``wayline serve`` and ``wayline worker`` render by
+default, and 4. measures what that adds per message.
 
 1. **throughput**: N sign-up events are queued, then the runtime processes start; the clock
    stops when every customer has finished and every message is kept. transitions/s = 2N / time.
@@ -16,6 +17,10 @@ render with CSS inlining costs ~5 ms on its own).
    advance → outbox loop (claim a batch of queued rows, bump a per-customer state row, write an
    outbox row, delete the claimed rows, one transaction per batch), no engine. The ratio says
    what the engine and the runtime's bookkeeping cost on top, on the machine as it was then.
+   The runtime processes' own CPU time per transition is reported too: on a shared machine it
+   varies less than the wall clock.
+4. **rendering**: CPU time of :class:`TemplateRenderer` for the benchmark's email (the
+   built-in ``welcome`` template: layout, CSS inlining, tracking links, unsubscribe link).
 
     .venv/bin/python benchmarks/journeys_runtime.py [--customers N] [--rate R] [--seconds S]
         [--postgres-url postgresql://postgres@127.0.0.1:5432/test] [--workers 1 2]
@@ -60,7 +65,7 @@ JOURNEY = {
 TRANSITIONS_PER_CUSTOMER = 2
 
 
-def _worker(url: str, stop: MpEvent) -> None:
+def _worker(url: str, stop: MpEvent, cpu: Any) -> None:
     db = Database(url, migrate=False)
     runtime = JourneyRuntime(db, policy=PERMISSIVE_POLICY, batch_size=500, idle_seconds=0.01)
     import threading
@@ -72,7 +77,10 @@ def _worker(url: str, stop: MpEvent) -> None:
         flag.set()
 
     threading.Thread(target=watch, daemon=True).start()
+    started = time.process_time()
     runtime.run_forever(flag)
+    with cpu.get_lock():
+        cpu.value += time.process_time() - started
     db.close()
 
 
@@ -128,13 +136,16 @@ def _count(db: Database, *where: Any, table: Any = MessageLogRow) -> int:
         return int(conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)
 
 
-def _start(url: str, workers: int) -> tuple[list[Any], MpEvent]:
+def _start(url: str, workers: int) -> tuple[list[Any], MpEvent, Any]:
+    """The runtime processes, the event that stops them, and the CPU seconds their loops
+    used (filled in as they stop)."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
-    procs = [ctx.Process(target=_worker, args=(url, stop)) for _ in range(workers)]
+    cpu = ctx.Value("d", 0.0)
+    procs = [ctx.Process(target=_worker, args=(url, stop, cpu)) for _ in range(workers)]
     for p in procs:
         p.start()
-    return procs, stop
+    return procs, stop, cpu
 
 
 def _stop(procs: list[Any], stop: MpEvent) -> None:
@@ -145,12 +156,13 @@ def _stop(procs: list[Any], stop: MpEvent) -> None:
             p.kill()
 
 
-def throughput(url: str, customers: int, workers: int, budget: float) -> float:
+def throughput(url: str, customers: int, workers: int, budget: float) -> tuple[float, float]:
+    """Transitions per second, and the runtime processes' CPU seconds per transition."""
     db = _setup(url, customers)
     now = datetime.now(UTC)
     for i in range(0, customers, 2000):
         db.accept("default", _events(i, min(2000, customers - i), now), now)
-    procs, stop = _start(url, workers)
+    procs, stop, cpu = _start(url, workers)
     # The clock starts once the processes are up (imports take seconds on a busy machine).
     while _count(db, table=InputRow) == customers and budget > 0:
         time.sleep(0.01)
@@ -167,13 +179,14 @@ def throughput(url: str, customers: int, workers: int, budget: float) -> float:
     done = _count(db, InstanceRow.status == "completed", table=InstanceRow)
     _stop(procs, stop)
     db.close()
-    return done * TRANSITIONS_PER_CUSTOMER / elapsed
+    transitions = done * TRANSITIONS_PER_CUSTOMER
+    return transitions / elapsed, cpu.value / max(transitions, 1)
 
 
 def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, float, float]:
     total = int(rate * seconds)
     db = _setup(url, total)
-    procs, stop = _start(url, workers)
+    procs, stop, _ = _start(url, workers)
     time.sleep(4.0)  # let the processes import and connect
     chunk = max(1, rate // 20)  # 20 requests per second, like a busy tracking API
     sent = 0
@@ -252,6 +265,29 @@ def baseline(items: int, tmp: Path) -> float:
     return done / (time.perf_counter() - started)
 
 
+def render_cost(messages: int = 300) -> float:
+    """CPU seconds to render one of the benchmark's emails as ``wayline serve`` does."""
+    from wayline.channels.templates.library import TemplateLibrary
+    from wayline.channels.tracking import LinkSigner
+    from wayline.journeys.runtime.deliver import Profile
+    from wayline.journeys.runtime.render import TemplateRenderer
+
+    renderer = TemplateRenderer(
+        TemplateLibrary(), LinkSigner(base_url="http://127.0.0.1:8000", secret="s" * 32)
+    )
+    now = datetime.now(UTC)
+    profile = Profile("c1", "c1@example.com", first_name="Ada")
+    send = {"template": "welcome", "channel": "email", "journey_id": "bench", "step_id": "first",
+            "trigger": {"event": "Signed Up", "properties": {}}, "variables": {}}  # fmt: skip
+    renderer.render({**send, "message_id": "m_0"}, workspace_id="default", profile=profile,
+                    to=profile.email or "", now=now)  # fmt: skip
+    started = time.process_time()
+    for i in range(messages):
+        renderer.render({**send, "message_id": f"m_{i}"}, workspace_id="default",
+                        profile=profile, to=profile.email or "", now=now)  # fmt: skip
+    return (time.process_time() - started) / messages
+
+
 def baseline_now(tmp: Path) -> float:
     """The bare loop's rate right now (best of three short runs): taken next to each
     measurement, because the machine is shared and its speed drifts minute to minute."""
@@ -289,18 +325,19 @@ def main() -> None:
                 base = baseline_now(tmp)
                 url = _fresh(backend, args.postgres_url, tmp)
                 try:
-                    rate = throughput(url, args.customers, workers, args.budget)
+                    rate, cpu = throughput(url, args.customers, workers, args.budget)
                 finally:
                     _drop(url, args.postgres_url)
                 best = max(best, rate)
                 print(
                     f"{backend:8} {workers} worker(s): {rate:,.0f} transitions/s "
-                    f"({args.customers:,} customers); bare loop {base:,.0f}/s, "
-                    f"ratio {rate / base:.3f}",
+                    f"({args.customers:,} customers), {cpu * 1e6:,.0f} µs CPU per transition in "
+                    f"the runtime processes; bare loop {base:,.0f}/s, ratio {rate / base:.3f}",
                     flush=True,
                 )
                 rows.append(
-                    f"| {backend} | {workers} | {rate:,.0f} | {base:,.0f} | {rate / base:.3f} |"
+                    f"| {backend} | {workers} | {rate:,.0f} | {cpu * 1e6:,.0f} µs | {base:,.0f} "
+                    f"| {rate / base:.3f} |"
                 )
             workers = max(args.workers)
             base = baseline_now(tmp)
@@ -321,12 +358,19 @@ def main() -> None:
                 f"| {backend} | {workers} | {args.rate * TRANSITIONS_PER_CUSTOMER:,} | "
                 f"{sustained:,.0f} | {p50 * 1000:,.0f} ms | {p99 * 1000:,.0f} ms |"
             )
+    render = render_cost()
+    print(f"rendering one email: {render * 1e6:,.0f} µs CPU", flush=True)
     if args.write_results:
-        write_results(args, rows, latencies, best, worst_p99)
+        write_results(args, rows, latencies, best, worst_p99, render)
 
 
 def write_results(
-    args: argparse.Namespace, rows: list[str], latencies: list[str], best: float, p99: float
+    args: argparse.Namespace,
+    rows: list[str],
+    latencies: list[str],
+    best: float,
+    p99: float,
+    render: float,
 ) -> None:
     from results import write_section
 
@@ -348,14 +392,17 @@ def write_results(
     markdown = f"""
 ## Journey runtime (issue 5)
 Customers go through `send → delay 1s → send` (2 engine transitions each) through the real
-engine, outbox and `log` channel (send-time policies off, templates not rendered), with 1 and 2
-runtime processes (`benchmarks/journeys_runtime.py --customers {args.customers}`). The bare loop
-is the reference claim → advance → outbox loop on SQLite without the engine, run in the same
-process right before each measurement (best of three): the ratio is what the engine and the
-runtime's bookkeeping (instances, timers, outbox, step records, delivery) cost on this machine.
+engine, outbox and `log` channel (send-time policies off, templates not rendered — as
+`wayline worker --no-render` runs), with 1 and 2 runtime processes
+(`benchmarks/journeys_runtime.py --customers {args.customers}`). The bare loop is the reference
+claim → advance → outbox loop on SQLite without the engine, run in the same process right before
+each measurement (best of three): the ratio is what the engine and the runtime's bookkeeping
+(instances, timers, outbox, step records, delivery) cost on this machine. CPU is the runtime
+processes' own time per transition (PostgreSQL's server processes not included), steadier than
+the wall clock on a shared machine.
 
-| backend | workers | transitions/s | bare loop /s | ratio |
-|---|---|---|---|---|
+| backend | workers | transitions/s | CPU per transition | bare loop /s | ratio |
+|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 Trigger-to-first-send: events arrive through `Database.accept` (the tracking API's transaction)
@@ -370,6 +417,12 @@ commit to the moment its first message was marked delivered.
 and the delay measures that backlog, not the loop. Goal: at least 10,000 transitions/s through
 the real engine, and p99 trigger-to-send under 1 s at that load (the issue's reference: a bare
 loop reaching about 35,000/s).
+
+Rendering is not in these figures. `wayline serve` and `wayline worker` render every send by
+default (unless `--no-render`): the benchmark's email (built-in `welcome` template: layout, CSS
+inlining, tracking and unsubscribe links) costs {render * 1e6:,.0f} µs of CPU per message on its
+own, so one core renders about {1 / render:,.0f} emails/s — with rendering, the template engine,
+not the runtime, bounds the send rate.
 """
     write_section("journeys_runtime", markdown)
 
