@@ -169,9 +169,10 @@ def prepare(
     copy of each id, same order) as one JSON array, or raise.
 
     Raises :class:`InputError` naming the message's index in the batch (``row``) and the field,
-    before anything is stored. ``body_size`` is the decompressed body's: a message cannot be
-    larger, so messages are measured one by one only when the body is over the per-message
-    limit.
+    before anything is stored. ``body_size`` is the decompressed body's: a message is no
+    larger than the body that holds it (give or take its ``type`` or a derived ``messageId``),
+    so messages are encoded one by one to be measured only when the body is over the
+    per-message limit; otherwise the request is encoded in one call.
     """
     source = "batch" if batch else None
     ids = []
