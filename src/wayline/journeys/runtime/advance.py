@@ -321,12 +321,13 @@ class Advancer:
         keys = sorted({person_lock_key(w, p) for w, p in people})
         # Sorted, one at a time in that order: two batches wanting the same customers queue
         # behind each other instead of deadlocking.
+        # The keys as JSON text, not an array (see ``bulk._listed``).
         conn.execute(
             text(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM "
-                "(SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k OFFSET 0) AS s"
+                "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT CAST(value AS bigint) AS k "
+                "FROM json_array_elements_text(CAST(:keys AS json)) ORDER BY k OFFSET 0) AS s"
             ),
-            {"keys": keys},
+            {"keys": orjson.dumps(keys).decode()},
         )
 
     def _in_order(self, conn: Connection, rows: Sequence[Any]) -> list[Any]:

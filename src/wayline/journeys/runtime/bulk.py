@@ -32,7 +32,6 @@ from typing import cast as cast_type
 
 import orjson
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Connection,
     String,
@@ -45,10 +44,12 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 _Ts = TypeVarTuple("_Ts")
+_JSON = postgresql.JSON(none_as_null=True)
 _PG_TYPES = {"VARCHAR": "text", "TEXT": "text", "INTEGER": "integer", "BIGINT": "bigint"}
 
 
@@ -59,22 +60,30 @@ def _pg_type(column: Any) -> str:
     return _PG_TYPES.get(str(column.type.compile()).split("(")[0].upper(), "text")
 
 
+def _listed(values: Iterable[Any], postgres: bool) -> Any:
+    """The values as rows of one column ``key``, from one JSON parameter (encoded by orjson):
+    ``json_array_elements_text`` on PostgreSQL (cast back to the values' type), ``json_each`` on
+    SQLite. Not a PostgreSQL array: psycopg dumps a list of text in Python, a regular-expression
+    search per element — 0.6 ms per batch of 500 keys, a tenth of a PostgreSQL batch's client
+    time (measured)."""
+    items = list(values)
+    data = bindparam(None, orjson.dumps(items).decode(), type_=String())
+    if not postgres:
+        return select(func.json_each(data).table_valued("value").c.value.label("key"))
+    kind = BigInteger() if items and isinstance(items[0], int) else String()
+    elements = func.json_array_elements_text(cast(data, _JSON)).table_valued("value")
+    return select(cast(elements.c.value, kind).label("key"))
+
+
 def member_of(column: Any, values: Iterable[Any], postgres: bool) -> ColumnElement[bool]:
-    """``column IN values`` with the values as one parameter: ``IN (SELECT unnest(:array))``
-    on PostgreSQL, ``IN (SELECT value FROM json_each(:json))`` on SQLite.
+    """``column IN values`` with the values as one parameter (:func:`_listed`).
 
     Not ``= ANY(:array)`` on PostgreSQL: psycopg prepares a statement run five times, and the
     generic plan of ``= ANY($n)`` tests every row of the workspace against every element of
     the array when the table has no statistics yet (a fresh or freshly filled table: 86 ms
     for 500 customers among 10,000, measured), where the semi-join probes the index or hashes.
     """
-    items = list(values)
-    if postgres:
-        kind = BigInteger() if items and isinstance(items[0], int) else String()
-        array = bindparam(None, items, type_=ARRAY(kind), expanding=False)
-        return column.in_(select(func.unnest(array)))  # type: ignore[no-any-return]
-    listed = func.json_each(bindparam(None, orjson.dumps(items).decode(), type_=String()))
-    return column.in_(select(listed.table_valued("value").c.value))  # type: ignore[no-any-return]
+    return column.in_(_listed(values, postgres))  # type: ignore[no-any-return]
 
 
 def json_text(column: Any) -> Any:
@@ -170,11 +179,7 @@ def probe(query: Select[*_Ts], column: Any, values: Iterable[Any], postgres: boo
     """
     if not postgres:
         return query.where(member_of(column, values, False))
-    items = list(values)
-    kind = BigInteger() if items and isinstance(items[0], int) else String()
-    keys = select(
-        func.unnest(bindparam(None, items, type_=ARRAY(kind), expanding=False)).label("key")
-    ).subquery("keys")
+    keys = _listed(values, True).subquery("keys")
     each = query.where(column == keys.c.key).offset(0).lateral("each")
     joined = select(*each.c).select_from(keys).join(each, true())
     return cast_type("Select[*_Ts]", joined)
