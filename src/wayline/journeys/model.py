@@ -17,6 +17,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 
 from wayline.events.engagement import CHANNEL_ACTIONS as _CHANNEL_ACTIONS
@@ -386,6 +387,12 @@ class Journey:
     @property
     def start(self) -> str | None:
         return self.steps[0].id if self.steps else None
+
+    @cached_property
+    def reads_traits(self) -> bool:
+        """Whether a step reads the customer's profile: a switch's conditions, or a wait until
+        a local time (the customer's time zone). The runtime reads profiles only for those."""
+        return any(isinstance(s, SwitchStep | WaitUntilStep) for s in self.steps)
 
     def step(self, step_id: str) -> Step:
         return self._index[step_id]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from runtime_support import T0, Clock, add_profiles, count, logged_messages, series, track
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from wayline.journeys.runtime import JourneyRuntime
 from wayline.storage.db import Database
@@ -19,6 +19,7 @@ from wayline.storage.journey_models import (
     StepCountRow,
     StepRecordRow,
 )
+from wayline.storage.models import CustomerProfile
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -317,3 +318,40 @@ def test_entry_policies_read_each_customers_past_entries(db: Database) -> None:
     # once: 1 entry each; again_after 2h: entries at 0 h and 4 h (1 h after 0 h is too soon).
     assert entries == {"once": 30, "again": 60}
     assert refused == {"once": 60, "too_soon": 30}
+
+
+def test_switches_read_the_customers_profile_at_entry_and_after_a_wait(db: Database) -> None:
+    """The runtime reads profiles for journeys whose steps look at them (and only those)."""
+    send = {"type": "send", "channel": "email", "template": "welcome"}
+    gold = {"name": "gold", "when": {"trait": "tier", "value": "gold"}}
+    doc = {
+        "id": "tiers",
+        "name": "Tiers",
+        "trigger": {"event": "Signed Up"},
+        "steps": [
+            {"id": "sw", "type": "switch", "cases": [{**gold, "next": "gold_mail"}],
+             "default": "plain_mail"},
+            {"id": "gold_mail", **send, "next": "wait"},
+            {"id": "plain_mail", **send, "next": "wait"},
+            {"id": "wait", "type": "delay", "duration": "1h", "next": "sw2"},
+            {"id": "sw2", "type": "switch", "cases": [{**gold, "next": "gold_later"}],
+             "default": None},
+            {"id": "gold_later", **send},
+        ],
+    }  # fmt: skip
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    runtime.catalog.publish("default", doc)
+    add_profiles(db, ["g", "p"])
+    with db.write() as conn:
+        conn.execute(
+            update(CustomerProfile)
+            .where(CustomerProfile.person_id == "g")
+            .values(traits={"tier": "gold"})
+        )
+    db.accept("default", [track(p, "Signed Up", T0) for p in ("g", "p")], T0)
+    runtime.drain()
+    clock.advance(hours=1, minutes=1)
+    runtime.drain()
+    keys = sorted(k.split(":", 1)[1] for _, k in logged_messages(db))
+    assert keys == ["g:1/gold_later/1", "g:1/gold_mail/1", "p:1/plain_mail/1"]

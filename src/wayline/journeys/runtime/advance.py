@@ -54,6 +54,7 @@ from sqlalchemy import (
     update,
 )
 
+from wayline.errors import WaylineError
 from wayline.events.normalize import parse_timestamp
 from wayline.events.schema import CALL_EVENT_NAMES
 from wayline.journeys.engine import (
@@ -169,7 +170,6 @@ class _Facts:
 
 @dataclass
 class _Profile:
-    exists: bool
     traits: dict[str, Any]
     dirty: bool = False
     updates: dict[str, Any] = field(default_factory=dict)
@@ -381,13 +381,14 @@ class Advancer:
                 state, row.entry_number, new=False, row_id=row.id
             )
             batch.active[state.person_id][state.journey_id] = row.instance_id
-        traits = select(CustomerProfile.person_id, json_text(CustomerProfile.traits)).where(
-            CustomerProfile.workspace_id == ws
-        )
-        for row in conn.execute(
-            probe(traits, CustomerProfile.person_id, plist, self.postgres)
-        ).all():
-            batch.profiles[row.person_id] = _Profile(True, json_value(row.traits) or {})
+        if self._reads_traits(ws, batch, entering, live):
+            traits = select(CustomerProfile.person_id, json_text(CustomerProfile.traits)).where(
+                CustomerProfile.workspace_id == ws
+            )
+            for row in conn.execute(
+                probe(traits, CustomerProfile.person_id, plist, self.postgres)
+            ).all():
+                batch.profiles[row.person_id] = _Profile(json_value(row.traits) or {})
         if entering:
             journeys = sorted({j for j, _ in entering})
             for jid, person, n, last in self._ledger(conn, ws, entering):
@@ -408,6 +409,20 @@ class Advancer:
                         )
                         or 0
                     )
+
+    def _reads_traits(
+        self, ws: str, batch: _Batch, entering: set[tuple[str, str]], live: Sequence[Journey]
+    ) -> bool:
+        """Whether a journey this batch may move customers through reads their profiles
+        (:attr:`Journey.reads_traits`): reading and decoding them is a query and a JSON
+        document per customer that most journeys never look at."""
+        if entering and any(j.reads_traits for j in live):
+            return True
+        versions = {(i.state.journey_id, i.state.version) for i in batch.instances.values()}
+        try:
+            return any(self.catalog.version(ws, j, v).reads_traits for j, v in versions)
+        except WaylineError:
+            return True  # a version it cannot find is left to the engine's own error
 
     def _ledger(
         self, conn: Connection, ws: str, entering: set[tuple[str, str]]
@@ -458,7 +473,7 @@ class Advancer:
     def _facts(self, batch: _Batch, person_id: str) -> _Facts:
         profile = batch.profiles.get(person_id)
         if profile is None:
-            profile = batch.profiles[person_id] = _Profile(False, {})
+            profile = batch.profiles[person_id] = _Profile({})
         return _Facts(batch.workspace_id, person_id, profile.traits, self.history)
 
     def _on_event(
@@ -577,7 +592,7 @@ class Advancer:
                         }
                     )  # fmt: skip
                 case UpdateProfile():
-                    profile = batch.profiles.setdefault(effect.person_id, _Profile(False, {}))
+                    profile = batch.profiles.setdefault(effect.person_id, _Profile({}))
                     profile.traits.update(effect.set)
                     profile.updates.update(effect.set)
                     for key in effect.unset:
