@@ -276,6 +276,8 @@ class Mover:
         offered: dict[tuple[str, str], int] = {}
         for inbox_id, row in candidates:  # oldest request first
             offered.setdefault((row["workspace_id"], row["message_id"]), inbox_id)
+        if not offered:
+            return {}
         with self.db.write() as conn:
             taken = self.db.claim_message_ids(conn, [(w, m, i) for (w, m), i in offered.items()])
         owners = {key: offered[key] for key in taken}
