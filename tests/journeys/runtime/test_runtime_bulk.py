@@ -12,7 +12,7 @@ from runtime_support import T0, add_profiles
 from sqlalchemy import select, text
 
 from wayline.journeys.engine import RecordKind
-from wayline.journeys.runtime.bulk import inline, insert_rows, probe
+from wayline.journeys.runtime.bulk import inline, insert_rows, probe, update_rows
 from wayline.journeys.runtime.records import COLUMNS, write_records
 from wayline.journeys.runtime.statistics import Statistics
 from wayline.storage.db import Database
@@ -111,3 +111,34 @@ def test_tables_never_analysed_are_analysed_once_they_hold_rows(postgres_url: st
         assert analysed() == {"customer_profiles": True, "journey_timers": False}
     finally:
         db.close()
+
+
+def test_update_rows_sets_each_rows_values_grouped_or_not(db: Database) -> None:
+    pg = db.dialect == "postgresql"
+    _instances(db, [f"a{i}" for i in range(6)], "active")
+    later = T0 + timedelta(hours=1)
+    with db.read() as conn:
+        ids = dict(conn.execute(select(InstanceRow.person_id, InstanceRow.id)).all())
+    # Four rows share their values (one statement), two have their own.
+    done = {"status": "completed", "state": "{}", "updated_at": later, "ended_at": later}
+    rows = [{"id": ids[f"a{i}"], **done} for i in range(4)] + [
+        {"id": ids["a4"], "status": "active", "state": '{"n": 4}', "updated_at": later,
+         "ended_at": None},
+        {"id": ids["a5"], "status": "exited", "state": '{"n": 5}', "updated_at": T0,
+         "ended_at": later},
+    ]  # fmt: skip
+    with db.write() as conn:
+        update_rows(conn, InstanceRow.__table__, "id", rows, postgres=pg)
+    with db.read() as conn:
+        stored = {
+            r.person_id: (r.status, r.state, r.updated_at, r.ended_at)
+            for r in conn.execute(
+                select(InstanceRow.person_id, InstanceRow.status, InstanceRow.state,
+                       InstanceRow.updated_at, InstanceRow.ended_at)
+            )
+        }  # fmt: skip
+    assert stored == {
+        **{f"a{i}": ("completed", "{}", later, later) for i in range(4)},
+        "a4": ("active", '{"n": 4}', later, None),
+        "a5": ("exited", '{"n": 5}', T0, later),
+    }

@@ -23,6 +23,7 @@ CPU in the benchmark, and growing with the table (measured with ``auto_explain``
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -43,6 +44,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import Select
@@ -193,10 +195,42 @@ def update_rows(
     *,
     postgres: bool,
 ) -> None:
-    """``UPDATE table SET … WHERE key = …`` for each row (dicts: ``key`` and the columns)."""
+    """``UPDATE table SET … WHERE key = …`` for each row (dicts: ``key`` and the columns).
+
+    Rows that set the same (hashable) values — a batch of sends marked sent at one moment — are
+    updated by one ``UPDATE … WHERE key IN (…)`` per group: no parameters or JSON per row. The
+    other rows go together in one statement, as below.
+    """
     if not rows:
         return
     names = [n for n in rows[0] if n != key]
+    groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    values = itemgetter(*names)
+    for row in rows:
+        groups[values(row) if len(names) > 1 else (values(row),)].append(row[key])
+    singles = []
+    for shared, keys in groups.items():
+        if len(keys) == 1:
+            singles.append({key: keys[0], **dict(zip(names, shared, strict=True))})
+        else:
+            conn.execute(
+                update(table)
+                .where(member_of(table.c[key], keys, postgres))
+                .values(dict(zip(names, shared, strict=True)))
+            )
+    if singles:
+        _update_each(conn, table, key, names, singles, postgres=postgres)
+
+
+def _update_each(
+    conn: Connection,
+    table: Any,
+    key: str,
+    names: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    postgres: bool,
+) -> None:
     if not postgres:
         sets = ", ".join(f"{n} = ?" for n in names)
         conn.exec_driver_sql(
