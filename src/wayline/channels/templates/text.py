@@ -3,12 +3,17 @@
 What a reader of the text part needs: the words in reading order, paragraphs and list items on
 their own lines, links written out (``Shop now (https://…)``), images by their alt text, and
 nothing that was hidden (the preheader) or never shown (``<head>``, ``<style>``, the pixel).
+
+Every email a journey sends is converted, so the markup is read by one regular expression
+(:func:`_feed`) rather than :class:`html.parser.HTMLParser`: ~160 µs CPU instead of ~260 for
+a built-in template's email, of ~520 µs to render it all (measured in one process). The tests
+feed the same writer through ``HTMLParser`` as the reference and hold the texts equal.
 """
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from html import unescape
 
 _BLOCKS = {
     "p", "div", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -19,9 +24,25 @@ _VOID = {"br", "img", "hr", "meta", "link", "input", "col", "area", "base", "sou
 _HIDDEN = re.compile(r"display\s*:\s*none|mso-hide\s*:\s*all", re.IGNORECASE)
 
 
-class _TextParser(HTMLParser):
+# Text up to the next ``<``; a comment (MSO conditionals included) or declaration; a
+# raw-text element (its content is not markup); a start or end tag (quoted values may hold
+# ``>``); or a ``<`` that starts none of these, as text. Runs of plain characters are matched
+# whole, not one by one: long inlined ``style`` attributes are most of an email's bytes.
+_TOKEN = re.compile(
+    r"(?P<text>[^<]+)"
+    r"|<!--.*?(?:-->|\Z)|<[!?][^>]*>?"
+    r"|<(?P<raw>script|style)\b[^>]*>.*?(?:</(?P=raw)\s*>|\Z)"
+    r"""|<(?P<end>/)?(?P<tag>[a-zA-Z][^\s/>]*)(?P<attrs>(?:[^'">]+|"[^"]*"|'[^']*')*)>"""
+    r"|(?P<lt><[^<]*)",
+    re.DOTALL | re.IGNORECASE,
+)
+_ATTR = re.compile(r"""([^\s=/>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+
+
+class _TextWriter:
+    """The text of an email's markup, from its tags and text in document order."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self.skip_depth = 0
         self.stack: list[tuple[str, bool, str | None, int]] = []
@@ -72,11 +93,41 @@ class _TextParser(HTMLParser):
             self.out.append(data)
 
 
+def _attrs(text: str) -> list[tuple[str, str | None]]:
+    # An attribute without a value reads as "" (HTMLParser gives None): the same to the writer.
+    return [(name.lower(), unescape(d or s or b)) for name, d, s, b in _ATTR.findall(text)]
+
+
+def _feed(writer: _TextWriter, html: str) -> None:
+    """Hand ``html``'s start tags, end tags and text to ``writer``, in order."""
+    for m in _TOKEN.finditer(html):
+        text, tag = m.group("text", "tag")
+        if text is None:
+            text = m.group("lt")
+        if text is not None:
+            writer.handle_data(unescape(text) if "&" in text else text)
+        elif m.group("raw"):  # script and style: skipped whole
+            writer.handle_starttag(m.group("raw").lower(), [])
+            writer.handle_endtag(m.group("raw").lower())
+        elif tag is not None:
+            name = tag.lower()
+            if m.group("end"):
+                writer.handle_endtag(name)
+            else:
+                attrs = m.group("attrs")
+                writer.handle_starttag(name, _attrs(attrs) if attrs.strip(" /") else [])
+                if attrs.endswith("/"):
+                    writer.handle_endtag(name)
+
+
 def html_to_text(html: str) -> str:
     """Readable plain text for an email's HTML."""
-    parser = _TextParser()
-    parser.feed(html)
-    parser.close()
-    lines = [" ".join(line.split()) for line in "".join(parser.out).splitlines()]
+    writer = _TextWriter()
+    _feed(writer, html)
+    return _tidy(writer.out)
+
+
+def _tidy(out: list[str]) -> str:
+    lines = [" ".join(line.split()) for line in "".join(out).splitlines()]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
