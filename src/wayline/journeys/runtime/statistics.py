@@ -56,9 +56,11 @@ class Statistics:
                 return
             # Never analysed, but is there anything to analyse yet? (``relpages`` is not kept
             # before the first analysis; the file's size is.)
+            # In one order: two workers analysing at once queue instead of deadlocking (the
+            # lock ANALYZE takes, held to the commit, conflicts with itself, not with writes).
             filled = [
                 name
-                for name in missing
+                for name in sorted(missing)
                 if conn.scalar(text("SELECT pg_relation_size(CAST(:t AS regclass))"), {"t": name})
             ]
             for name in filled:
