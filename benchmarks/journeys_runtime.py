@@ -48,7 +48,13 @@ from sqlalchemy import func, insert, select
 from wayline.journeys.policies import PERMISSIVE_POLICY
 from wayline.journeys.runtime import JourneyCatalog, JourneyRuntime
 from wayline.storage.db import Database
-from wayline.storage.journey_models import InputRow, InstanceRow, MessageLogRow, OutboxRow
+from wayline.storage.journey_models import (
+    InputRow,
+    InstanceRow,
+    MessageLogRow,
+    OutboxRow,
+    TimerRow,
+)
 from wayline.storage.models import CustomerProfile
 
 JOURNEY = {
@@ -131,6 +137,21 @@ def _events(start: int, n: int, now: datetime) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _busy(db: Database) -> bool:
+    """Whether the runtime has work left: a queued event, a timer or a pending send. Three
+    index probes: the finish line is polled every 50 ms, and counting 40,000 kept messages
+    each time took 6–10 ms of the two cores the runtime is measured on."""
+    with db.read() as conn:
+        return any(
+            conn.scalar(select(column).where(*where).limit(1)) is not None
+            for column, where in (
+                (InputRow.id, ()),
+                (TimerRow.id, ()),
+                (OutboxRow.id, (OutboxRow.status == "pending",)),
+            )
+        )
+
+
 def _count(db: Database, *where: Any, table: Any = MessageLogRow) -> int:
     with db.read() as conn:
         return int(conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)
@@ -169,10 +190,7 @@ def throughput(url: str, customers: int, workers: int, budget: float) -> tuple[f
     started = time.perf_counter()
     expected = customers * TRANSITIONS_PER_CUSTOMER
     while time.perf_counter() - started < budget:
-        if (
-            _count(db) >= expected
-            and _count(db, OutboxRow.status == "pending", table=OutboxRow) == 0
-        ):
+        if not _busy(db) and _count(db) >= expected:
             break
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
@@ -200,7 +218,7 @@ def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, f
         db.accept("default", _events(sent, n, now), now)
         sent += n
     deadline = time.perf_counter() + 60
-    while _count(db) < total * 2 and time.perf_counter() < deadline:
+    while (_busy(db) or _count(db) < total * 2) and time.perf_counter() < deadline:
         time.sleep(0.1)
     elapsed = time.perf_counter() - started
     _stop(procs, stop)
