@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from runtime_support import T0, Clock, add_profiles, count, logged_messages, series, track
 from sqlalchemy import func, select, update
 
@@ -20,18 +18,6 @@ from wayline.storage.journey_models import (
     StepRecordRow,
 )
 from wayline.storage.models import CustomerProfile
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url, clock=lambda: T0)
-    database.ensure_default_workspace()
-    yield database
-    database.close()
 
 
 def make_runtime(db: Database, clock: Clock) -> JourneyRuntime:

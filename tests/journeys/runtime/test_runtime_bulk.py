@@ -3,9 +3,7 @@ of tuples and dicts (binary COPY on PostgreSQL), statistics for never-analysed t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from runtime_support import T0, add_profiles
@@ -17,18 +15,6 @@ from wayline.journeys.runtime.records import COLUMNS, write_records
 from wayline.journeys.runtime.statistics import Statistics
 from wayline.storage.db import Database
 from wayline.storage.journey_models import InstanceRow, StepCountRow, StepRecordRow
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url, clock=lambda: T0)
-    database.ensure_default_workspace()
-    yield database
-    database.close()
 
 
 def _instances(db: Database, people: list[str], status: str) -> None:
