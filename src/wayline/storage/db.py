@@ -445,13 +445,7 @@ class Database:
                 cursor.close()
         else:
             conn.execute(
-                self._inbox_stmt,
-                {
-                    "workspace_id": workspace_id,
-                    "received_at": received_at,
-                    "message_count": len(message_ids),
-                    "payload": payload,
-                },
+                self._inbox_stmt, _inbox_row(workspace_id, message_ids, payload, received_at)
             )
         return len(message_ids)
 
@@ -467,12 +461,7 @@ class Database:
         once, and the messages seen for the first time are queued for the runtime."""
         inbox_id = conn.execute(
             insert(InboxRequest)
-            .values(
-                workspace_id=workspace_id,
-                received_at=received_at,
-                message_count=len(message_ids),
-                payload=payload,
-            )
+            .values(**_inbox_row(workspace_id, message_ids, payload, received_at))
             .returning(InboxRequest.id)
         ).scalar_one()
         new = {
@@ -552,6 +541,18 @@ def first_copies(
             ids.append(message_id)
             firsts.append(message)
     return ids, firsts
+
+
+def _inbox_row(
+    workspace_id: str, message_ids: Sequence[str], payload: bytes, received_at: datetime
+) -> dict[str, Any]:
+    """The ``inbox_requests`` row of one acknowledged request."""
+    return {
+        "workspace_id": workspace_id,
+        "received_at": received_at,
+        "message_count": len(message_ids),
+        "payload": payload,
+    }
 
 
 def _person_of(message: Mapping[str, Any]) -> str:
