@@ -4,7 +4,8 @@ from decimal import Decimal
 import pytest
 
 from wayline.errors import InputError
-from wayline.events.normalize import classify_channel, normalize
+from wayline.events.normalize import classify_channel, normalize, normalize_values
+from wayline.events.schema import EVENT_COLUMNS
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -87,3 +88,40 @@ def test_classify_channel(
     source: str | None, medium: str | None, referrer: str | None, channel: str
 ) -> None:
     assert classify_channel(source, medium, referrer) == channel
+
+
+def test_normalize_values_are_the_row_in_column_order() -> None:
+    message = {
+        "type": "identify",
+        "userId": "u1",
+        "anonymousId": "a1",
+        "messageId": "m1",
+        "traits": {"email": "a@example.com"},
+        "properties": {"path": "/cart", "session_id": 7},
+        "context": {"page": {"referrer": "https://www.instagram.com/"}, "sessionId": ""},
+    }
+    row = normalize(message, workspace_id="w", received_at=NOW, source="import")
+    values = normalize_values(message, workspace_id="w", received_at=NOW, source="import")
+    assert values == tuple(row[name] for name in EVENT_COLUMNS)
+    assert (row["channel"], row["session_id"], row["page_path"]) == ("social", "7", "/cart")
+    # The row's JSON columns are copies; the values are the message's own mappings.
+    assert row["traits"] is not message["traits"]
+    assert values[list(EVENT_COLUMNS).index("traits")] is message["traits"]
+
+
+@pytest.mark.parametrize(
+    "campaign, referrer, channel",
+    [
+        ({"source": 5, "medium": "cpc"}, None, "ads"),
+        ({"source": ["google"], "medium": {"a": 1}}, "https://www.google.com/", "search"),
+        ({"source": None}, 42, "direct"),
+    ],
+)
+def test_campaign_fields_that_are_not_text_count_as_absent(
+    campaign: dict[str, object], referrer: object, channel: str
+) -> None:
+    # Not checked when a message is received: normalising must not fail on them (the mover
+    # would stop at such a message).
+    context = {"campaign": campaign, "page": {"referrer": referrer}}
+    message = {"type": "track", "event": "E", "userId": "u", "messageId": "m", "context": context}
+    assert normalize(message, workspace_id="w", received_at=NOW)["channel"] == channel

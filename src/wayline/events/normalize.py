@@ -7,7 +7,7 @@ The rules that lift columns out of ``context`` and ``properties``:
 - ``channel``: from the campaign (``context.campaign`` — the UTM parameters) and the referrer:
   paid media (cpc, ppc, paid…) → ``ads``; medium email → ``email``; WhatsApp / SMS by source or
   medium; social networks → ``social``; search engines → ``search``; another site → ``referral``;
-  nothing → ``direct``.
+  nothing → ``direct``. A campaign field or referrer that is not text counts as absent.
 - ``revenue``: ``properties.revenue``, else ``properties.total`` (Segment's Order Completed),
   as a Decimal rounded to cents.
 """
@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from wayline.errors import InputError
-from wayline.events.schema import CALL_EVENT_NAMES, EVENT_TYPES
+from wayline.events.schema import CALL_EVENT_NAMES, EVENT_COLUMNS, EVENT_TYPES
 
 _SOCIAL = re.compile(
     r"facebook|instagram|tiktok|twitter|x\.com|t\.co|pinterest|linkedin|youtube|snapchat|reddit|fb|ig"
@@ -32,6 +32,7 @@ _SEARCH = re.compile(r"google|bing|duckduckgo|yahoo|baidu|yandex|ecosia|search")
 _PAID = re.compile(r"cpc|ppc|paid|cpm|display|ads?$|retargeting|affiliate")
 _MOBILE_UA = re.compile(r"Mobi|Android|iPhone|iPod", re.IGNORECASE)
 _TABLET_UA = re.compile(r"iPad|Tablet", re.IGNORECASE)
+_JSON_COLUMNS = ("properties", "traits", "context")
 _OS_UA = (
     ("iOS", re.compile(r"iPhone|iPad|iPod")),
     ("Android", re.compile(r"Android")),
@@ -69,6 +70,22 @@ def classify_channel(source: str | None, medium: str | None, referrer: str | Non
             return "whatsapp"
         return "referral"
     return "direct"
+
+
+def _channel(source: Any, medium: Any, referrer: Any) -> str:
+    # Values a client sent, so any JSON: a text (the usual case) is classified through a cache
+    # (a store sees few distinct campaigns and referrers; the regexes cost more than the rest
+    # of normalising); anything else counts as absent.
+    return _cached_channel(
+        source if isinstance(source, str) else None,
+        medium if isinstance(medium, str) else None,
+        referrer if isinstance(referrer, str) else None,
+    )
+
+
+@lru_cache(maxsize=4096)
+def _cached_channel(source: str | None, medium: str | None, referrer: str | None) -> str:
+    return classify_channel(source, medium, referrer)
 
 
 def device_of(context: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -252,6 +269,30 @@ def normalize(
     resolved customer, when the caller knows it; else ``userId`` or ``anonymousId``.
     Raises :class:`InputError` naming the field at fault.
     """
+    values = normalize_values(
+        message,
+        workspace_id=workspace_id,
+        received_at=received_at,
+        source=source,
+        person_id=person_id,
+    )
+    row = dict(zip(EVENT_COLUMNS, values, strict=True))
+    for name in _JSON_COLUMNS:  # copies: the row is the caller's to change
+        row[name] = dict(row[name])
+    return row
+
+
+def normalize_values(
+    message: Mapping[str, Any],
+    *,
+    workspace_id: str,
+    received_at: datetime,
+    source: str = "api",
+    person_id: str | None = None,
+) -> tuple[Any, ...]:
+    """:func:`normalize` as a tuple of the values in ``EVENT_COLUMNS`` order, for callers that
+    build columns (the mover): no dict per event, and ``properties``, ``traits`` and
+    ``context`` are the message's own mappings (not copies: do not change them)."""
     (
         mtype,
         name,
@@ -264,38 +305,38 @@ def normalize(
         context,
         revenue,
     ) = _check(message, received_at)
-    campaign = context.get("campaign") or {}
-    page = context.get("page") or {}
-    if not isinstance(campaign, Mapping):
+    get = context.get
+    campaign = get("campaign") or {}
+    page = get("page") or {}
+    if not isinstance(campaign, dict) and not isinstance(campaign, Mapping):
         campaign = {}
-    if not isinstance(page, Mapping):
+    if not isinstance(page, dict) and not isinstance(page, Mapping):
         page = {}
     device_type, os_name = device_of(context)
-    location = context.get("location") or {}
+    location = get("location") or {}
     country = location.get("country") if isinstance(location, Mapping) else None
     path = properties.get("path") or page.get("path")
-    return {
-        "workspace_id": workspace_id,
-        "message_id": message_id,
-        "type": mtype,
-        "event": name,
-        "user_id": user_id,
-        "anonymous_id": anonymous_id,
-        "person_id": person_id or user_id or anonymous_id,
-        "timestamp": timestamp,
-        "received_at": received_at,
-        "session_id": _str_or_none(context.get("sessionId") or properties.get("session_id")),
-        "device_type": device_type,
-        "os": os_name,
-        "channel": classify_channel(
-            campaign.get("source"), campaign.get("medium"), page.get("referrer")
-        ),
-        "country": _str_or_none(country),
-        "page_path": _str_or_none(path),
-        "revenue": revenue,
-        "currency": _str_or_none(properties.get("currency")) if revenue is not None else None,
-        "properties": dict(properties),
-        "traits": dict(traits),
-        "context": dict(context),
-        "source": source,
-    }
+    session_id = get("sessionId") or properties.get("session_id")
+    return (
+        workspace_id,
+        message_id,
+        mtype,
+        name,
+        user_id,
+        anonymous_id,
+        person_id or user_id or anonymous_id,
+        timestamp,
+        received_at,
+        None if session_id is None or session_id == "" else str(session_id),
+        device_type,
+        os_name,
+        _channel(campaign.get("source"), campaign.get("medium"), page.get("referrer")),
+        None if country is None or country == "" else str(country),
+        None if path is None or path == "" else str(path),
+        revenue,
+        _str_or_none(properties.get("currency")) if revenue is not None else None,
+        properties,
+        traits,
+        context,
+        source,
+    )
