@@ -21,6 +21,7 @@ from wayline.journeys.policies import DEFAULT_POLICY, SendPolicy
 from wayline.journeys.runtime.advance import Advancer, EventHistory
 from wayline.journeys.runtime.catalog import JourneyCatalog
 from wayline.journeys.runtime.channels import ChannelRegistry
+from wayline.journeys.runtime.collector import tune_for_runtime
 from wayline.journeys.runtime.deliver import Deliverer, Renderer
 from wayline.storage.db import Database
 
@@ -94,7 +95,9 @@ class JourneyRuntime:
     def run_forever(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set: the deliverer in a thread of its own, so that sends (and
         their database round trips) overlap with advancing customers; an error in a round is
-        logged and the round retried."""
+        logged and the round retried. The process's garbage collector is set for a long run
+        (:mod:`wayline.journeys.runtime.collector`)."""
+        tune_for_runtime()
         deliverer = threading.Thread(
             target=self._loop,
             args=(stop, lambda: self.deliverer.deliver() > 0),
