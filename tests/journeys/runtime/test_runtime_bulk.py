@@ -128,3 +128,38 @@ def test_update_rows_sets_each_rows_values_grouped_or_not(db: Database) -> None:
         "a4": ("active", '{"n": 4}', later, None),
         "a5": ("exited", '{"n": 5}', T0, later),
     }
+
+
+def test_inserts_larger_than_one_statement_keep_every_row_in_order(db: Database) -> None:
+    """SQLite writes 999 values per statement (90 step records): 250 rows take three, the last
+    one shorter; clashing rows are skipped in any of them."""
+    pg = db.dialect == "postgresql"
+    people = [f"p{i:03d}" for i in range(250)]
+    first = people[:100:7]
+    _instances(db, first, "completed")  # already there: these clash
+    rows = [
+        {"workspace_id": "default", "instance_id": f"j:{p}:1", "journey_id": "j", "version": 1,
+         "person_id": p, "entry_number": 1, "status": "completed", "state": "{}",
+         "entered_at": T0, "updated_at": T0, "ended_at": T0}
+        for p in people
+    ]  # fmt: skip
+    with db.write() as conn:
+        insert_rows(
+            conn, InstanceRow.__table__, rows, postgres=pg,
+            conflict=["workspace_id", "instance_id"],
+        )  # fmt: skip
+    with db.read() as conn:
+        stored = conn.execute(select(InstanceRow.person_id).order_by(InstanceRow.id)).all()
+    assert [r.person_id for r in stored] == first + [p for p in people if p not in first]
+    at = T0 + timedelta(seconds=1)
+    records = [
+        ("default", "j", 1, f"j:{p}:1", p, RecordKind.REACHED, "s1", "send", None, None, at)
+        for p in people
+    ]
+    with db.write() as conn:
+        write_records(conn, records, postgres=pg)
+    with db.read() as conn:
+        kept = conn.execute(select(StepRecordRow.person_id).order_by(StepRecordRow.id)).all()
+        n = conn.scalar(select(StepCountRow.n).where(StepCountRow.kind == "reached"))
+    assert [r.person_id for r in kept] == people
+    assert n == 250

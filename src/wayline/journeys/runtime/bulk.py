@@ -1,6 +1,7 @@
 """Bulk statements per dialect: the runtime writes hundreds of rows per transaction.
 
-SQLite: ``executemany`` of one prepared statement (the driver loops in C), its parameters built
+SQLite: inserts are multi-row ``INSERT … VALUES`` statements of up to 999 values
+(:func:`_sqlite_insert`), updates ``executemany`` of one prepared statement; parameters built
 with ``itemgetter`` and each distinct datetime formatted once per batch (a batch stamps most
 rows with the same ``now``: formatting per row was a third of the runtime's time). Membership
 tests (``IN``) pass the values as one JSON parameter read by ``json_each``, so the statement
@@ -27,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any, TypeVarTuple
 from typing import cast as cast_type
@@ -120,11 +122,7 @@ def insert_rows(
         action = "DO NOTHING"
     on_conflict = f" ON CONFLICT ({', '.join(conflict)}) {action}" if conflict else ""
     if not postgres:
-        sql = (
-            f"INSERT INTO {table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' for _ in names)})" + on_conflict
-        )
-        conn.exec_driver_sql(sql, _sqlite_params(table, names, rows))
+        _sqlite_insert(conn, table, names, _sqlite_params(table, names, rows), on_conflict)
         return
     if not conflict:
         _copy(conn, table, names, rows)
@@ -137,6 +135,31 @@ def insert_rows(
         + on_conflict
     )
     conn.execute(text(sql), {"rows": _json(rows, names)})
+
+
+#: Bound values per SQLite statement: the limit of SQLite before 3.32 (later ones take 32,766).
+_SQLITE_MAX_VARIABLES = 999
+
+
+def _sqlite_insert(
+    conn: Connection, table: Any, names: Sequence[str], params: list[Any], on_conflict: str
+) -> None:
+    """Insert tuples of ``names`` by multi-row ``INSERT … VALUES (…), (…)`` statements, as
+    many rows in each as SQLite's variable limit allows.
+
+    Not ``executemany`` of a one-row statement: SQLite then resets the statement and runs it
+    once per row, and the driver re-enters its loop per row. A step record cost 6.9–7.5 µs of
+    CPU that way against 4.8–5.1 µs in statements of 90 rows (measured, 160,000 rows with
+    the records' index; a customer through the benchmark's journey writes 20 rows). Full
+    statements all have the same text, so SQLite's statement cache compiles it once.
+    """
+    per_statement = max(1, _SQLITE_MAX_VARIABLES // len(names))
+    head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+    one = f"({', '.join('?' for _ in names)})"
+    for start in range(0, len(params), per_statement):
+        chunk = params[start : start + per_statement]
+        sql = head + ", ".join([one] * len(chunk)) + on_conflict
+        conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
 
 def _copy(
