@@ -322,15 +322,15 @@ def test_a_message_that_no_longer_normalises_is_left_aside_and_can_be_replayed(
     from wayline.errors import InputError
     from wayline.storage import mover as mover_module
 
-    real = mover_module.normalize
+    real = mover_module.normalize_values
 
-    def stricter(message: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def stricter(message: dict[str, Any], **kwargs: Any) -> tuple[Any, ...]:
         if message["messageId"] == "t1":  # as if the rules had changed since it was accepted
             raise InputError("no longer valid", field="event")
         return real(message, **kwargs)
 
     db.accept("default", [_track(0), _track(1), _track(2)], NOW)
-    monkeypatch.setattr(mover_module, "normalize", stricter)
+    monkeypatch.setattr(mover_module, "normalize_values", stricter)
     mover = Mover(db, store)
     assert mover.drain() == 3
     assert _stored_ids(store) == ["t0", "t2"]  # the others are moved
