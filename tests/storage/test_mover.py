@@ -344,3 +344,58 @@ def test_a_message_that_no_longer_normalises_is_left_aside_and_can_be_replayed(
     db.accept("default", orjson.loads(kept), NOW + timedelta(hours=1))
     assert mover.drain() == 3
     assert _stored_ids(store) == ["t0", "t1", "t2"]
+
+
+def test_after_a_crash_a_smaller_batch_still_moves_each_event_once(
+    db: Database, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(0, 30, 5):
+        db.accept("default", [_track(j) for j in range(i, i + 5)], NOW + timedelta(seconds=i))
+    mover = Mover(db, store, batch_size=20)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Mover, "_mark_moved", crash)
+        with pytest.raises(Crash):
+            mover.move_batch()
+    assert store.count() == 20
+    # The next batches take fewer requests than the one appended: each finds its own.
+    assert [mover.move_batch(5) for _ in range(7)] == [5, 5, 5, 5, 5, 5, 0]
+    assert _stored_ids(store) == sorted(f"t{i}" for i in range(30))
+
+
+def test_an_event_store_that_outlived_its_inbox_takes_the_new_inbox_requests(
+    tmp_path: Path, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A crash left a record of requests 1 and 2 as appended; then the operational store was
+    # replaced, and its new requests 1 and 2 are other requests.
+    with Database(f"sqlite:///{tmp_path / 'old.sqlite3'}") as old:
+        old.accept("default", [_track(1)], NOW)
+        old.accept("default", [_track(2)], NOW)
+        with monkeypatch.context() as patch:
+            patch.setattr(Mover, "_mark_moved", lambda *a, **k: (_ for _ in ()).throw(Crash))
+            with pytest.raises(Crash):
+                Mover(old, store).move_batch()
+    with Database(f"sqlite:///{tmp_path / 'new.sqlite3'}") as new:
+        new.accept("default", [_track(3)], NOW + timedelta(days=1))
+        new.accept("default", [_track(4)], NOW + timedelta(days=1))
+        assert Mover(new, store).drain() == 2
+    assert _stored_ids(store) == ["t1", "t2", "t3", "t4"]
+
+
+def test_last_seen_of_a_known_customer_only_moves_forward(db: Database, store: EventStore) -> None:
+    identify = {"type": "identify", "userId": "u1", "messageId": "i1", "traits": {"plan": "pro"}}
+    db.accept("default", [{**identify, "timestamp": NOW.isoformat()}], NOW)
+    mover = Mover(db, store)
+    mover.drain()
+    later, earlier = NOW + timedelta(days=1, microseconds=1), NOW - timedelta(days=1)
+    for i, at in enumerate((later, earlier)):
+        db.accept("default", [_track(i, timestamp=at.isoformat()), _track(9, "u2")], NOW)
+        mover.drain()
+        with db.read() as conn:
+            profiles = conn.execute(select(CustomerProfile)).all()
+        assert [(p.person_id, p.first_seen, p.last_seen) for p in profiles] == [
+            ("u1", NOW, later)  # u2 was never identified: no profile
+        ]
