@@ -341,3 +341,27 @@ def test_switches_read_the_customers_profile_at_entry_and_after_a_wait(db: Datab
     runtime.drain()
     keys = sorted(k.split(":", 1)[1] for _, k in logged_messages(db))
     assert keys == ["g:1/gold_later/1", "g:1/gold_mail/1", "p:1/plain_mail/1"]
+
+
+def test_the_deliverer_claims_due_unleased_sends_oldest_first(db: Database) -> None:
+    clock = Clock()
+    runtime = make_runtime(db, clock)
+    runtime.catalog.publish("default", series())
+    people = ["later", "leased", "oldest", "due"]
+    add_profiles(db, people)
+    db.accept("default", [track(p, "Signed Up", T0) for p in people], T0)
+    runtime.advancer.advance_inputs()
+    changes = {
+        "later": {"due_at": T0 + timedelta(minutes=10)},
+        "leased": {"locked_until": T0 + timedelta(minutes=1)},  # another worker is sending it
+        "oldest": {"due_at": T0 - timedelta(minutes=1)},
+    }
+    with db.write() as conn:
+        for person, values in changes.items():
+            conn.execute(update(OutboxRow).where(OutboxRow.person_id == person).values(**values))
+    runtime.deliverer.batch_size = 1
+    assert [runtime.deliverer.deliver() for _ in range(3)] == [1, 1, 0]
+    assert [p for p, _ in logged_messages(db)] == ["oldest", "due"]
+    clock.advance(minutes=2)  # the lease ran out
+    assert runtime.deliverer.deliver() == 1
+    assert [p for p, _ in logged_messages(db)][-1] == "leased"

@@ -9,9 +9,9 @@ import pytest
 from runtime_support import T0, add_profiles
 from sqlalchemy import select, text
 
-from wayline.journeys.engine import RecordKind
+from wayline.journeys.engine import RecordKind, Status, StepRecord
 from wayline.journeys.runtime.bulk import inline, insert_rows, probe, update_rows
-from wayline.journeys.runtime.records import COLUMNS, write_records
+from wayline.journeys.runtime.records import COLUMNS, TEXT, record_row, write_records
 from wayline.journeys.runtime.statistics import Statistics
 from wayline.storage.db import Database
 from wayline.storage.journey_models import InstanceRow, StepCountRow, StepRecordRow
@@ -163,3 +163,12 @@ def test_inserts_larger_than_one_statement_keep_every_row_in_order(db: Database)
         n = conn.scalar(select(StepCountRow.n).where(StepCountRow.kind == "reached"))
     assert [r.person_id for r in kept] == people
     assert n == 250
+
+
+def test_record_rows_carry_plain_text_for_the_drivers() -> None:
+    """Enum members as such cost SQLite's driver an adaptation lookup per value."""
+    record = StepRecord(RecordKind.REACHED, "j:p:1", "j", 1, "p", T0, step_id="s1")
+    row = record_row("default", record)
+    assert row[COLUMNS.index("kind")] == "reached"
+    assert type(row[COLUMNS.index("kind")]) is str
+    assert all(type(TEXT[m]) is str for m in (*RecordKind, *Status))

@@ -86,7 +86,7 @@ from wayline.journeys.runtime.bulk import (
     update_rows,
 )
 from wayline.journeys.runtime.catalog import JourneyCatalog
-from wayline.journeys.runtime.records import Row, record_row, write_records
+from wayline.journeys.runtime.records import TEXT, Row, record_row, write_records
 from wayline.journeys.runtime.statistics import Statistics
 from wayline.storage.db import Database
 from wayline.storage.journey_models import (
@@ -622,14 +622,14 @@ class Advancer:
                     {
                         "workspace_id": ws, "instance_id": instance_id, "journey_id": s.journey_id,
                         "version": s.version, "person_id": s.person_id,
-                        "entry_number": inst.entry_number, "status": s.status,
+                        "entry_number": inst.entry_number, "status": TEXT[s.status],
                         "state": state_json, "entered_at": s.entered_at, "updated_at": now,
                         "ended_at": s.ended_at,
                     }
                 )  # fmt: skip
             else:
                 changed.append(
-                    {"id": inst.row_id, "status": s.status, "state": state_json,
+                    {"id": inst.row_id, "status": TEXT[s.status], "state": state_json,
                      "updated_at": now, "ended_at": s.ended_at}
                 )  # fmt: skip
         pg = self.postgres

@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -77,7 +77,7 @@ from wayline.journeys.runtime.bulk import (
 )
 from wayline.journeys.runtime.catalog import JourneyCatalog
 from wayline.journeys.runtime.channels import ChannelRegistry, LogChannel, content_json
-from wayline.journeys.runtime.records import Row, write_records
+from wayline.journeys.runtime.records import TEXT, Row, write_records
 from wayline.storage.db import Database
 from wayline.storage.journey_models import (
     InstanceRow,
@@ -276,39 +276,9 @@ class Deliverer:
     # -- 1. claim -------------------------------------------------------------------------------
 
     def _claim(self, conn: Connection, now: datetime) -> tuple[list[_Claimed], _Profiles, _Recent]:
-        o = OutboxRow
-        # Two steps: lock the due rows' ids, oldest first, then read the rows. PostgreSQL sorts
-        # every pending row before it locks (``LockRows`` sits between the sort and the
-        # limit), and without statistics it does so rather than walk the due-date index:
-        # sorting the whole rows, payloads included, spilled to disk and took 25 ms per batch
-        # with 14,000 pending; sorting ids and dates stays in memory (measured).
-        claim = (
-            select(o.id)
-            .where(
-                o.status == inline("pending"),  # the partial index of pending rows
-                o.due_at <= now,
-                or_(o.locked_until.is_(None), o.locked_until <= now),
-            )
-            .order_by(o.due_at)
-            .limit(self.batch_size)
-        )
-        if self.postgres:
-            claim = claim.with_for_update(skip_locked=True)
-        ids = list(conn.scalars(claim).all())
-        if not ids:
+        rows = self._due_rows(conn, now)
+        if not rows:
             return [], {}, {}
-        # Only the columns a send needs, ``late`` computed by the database: reading whole rows
-        # converted five datetimes per row for one comparison.
-        query = select(
-            o.id, o.workspace_id, o.idempotency_key, o.kind, o.channel, o.instance_id,
-            o.journey_id, o.version, o.person_id, o.step_id, o.payload, o.attempts,
-            (o.due_at > o.created_at).label("late"),
-        )  # fmt: skip
-        position = {id_: i for i, id_ in enumerate(ids)}
-        rows = sorted(  # oldest first, as claimed
-            conn.execute(probe(query, o.id, ids, self.postgres)).all(),
-            key=lambda r: position[r[0]],
-        )
         # Rows unpacked as tuples, in the select's column order: reading thirteen attributes of
         # each SQLAlchemy row by name was most of this loop's 0.5 s per 40,000 sends.
         claimed = [
@@ -329,6 +299,47 @@ class Deliverer:
             if c.instance_id in ended:
                 c.payload["_ended"] = True
         return claimed, profiles, recent
+
+    def _due_rows(self, conn: Connection, now: datetime) -> Sequence[Any]:
+        """The due, unleased pending rows of a batch, oldest first: only the columns a send
+        needs, ``late`` computed by the database (reading whole rows converted five datetimes
+        per row for one comparison)."""
+        o = OutboxRow
+        due = (
+            o.status == inline("pending"),  # the partial index of pending rows
+            o.due_at <= now,
+            or_(o.locked_until.is_(None), o.locked_until <= now),
+        )
+        columns = (
+            o.id, o.workspace_id, o.idempotency_key, o.kind, o.channel, o.instance_id,
+            o.journey_id, o.version, o.person_id, o.step_id, o.payload, o.attempts,
+            (o.due_at > o.created_at).label("late"),
+        )  # fmt: skip
+        if not self.postgres:
+            # The write transaction (BEGIN IMMEDIATE) keeps other workers out: one statement
+            # walks the pending index in due order.
+            query = select(*columns).where(*due).order_by(o.due_at).limit(self.batch_size)
+            return conn.execute(query).all()
+        # PostgreSQL, two steps: lock the due rows' ids, oldest first, then read the rows. It
+        # sorts every pending row before it locks (``LockRows`` sits between the sort and the
+        # limit), and without statistics it does so rather than walk the due-date index:
+        # sorting the whole rows, payloads included, spilled to disk and took 25 ms per batch
+        # with 14,000 pending; sorting ids and dates stays in memory (measured).
+        claim = (
+            select(o.id)
+            .where(*due)
+            .order_by(o.due_at)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(conn.scalars(claim).all())
+        if not ids:
+            return []
+        position = {id_: i for i, id_ in enumerate(ids)}
+        return sorted(  # oldest first, as claimed
+            conn.execute(probe(select(*columns), o.id, ids, True)).all(),
+            key=lambda r: position[r[0]],
+        )
 
     def _lease(self, conn: Connection, rows: list[_Claimed], now: datetime) -> None:
         """Keep ``rows`` from other workers while they are sent outside a transaction."""
@@ -552,7 +563,8 @@ class Deliverer:
                 outcome = r.outcome if r.record is not RecordKind.SENT else row.channel
                 records.append(
                     (row.workspace_id, row.journey_id, row.version, row.instance_id,
-                     row.person_id, r.record, row.step_id, "send", outcome, row.channel, now)
+                     row.person_id, TEXT[r.record], row.step_id, "send", outcome, row.channel,
+                     now)
                 )  # fmt: skip
         pg = self.postgres
         update_rows(conn, OutboxRow.__table__, "id", marks, postgres=pg)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from enum import StrEnum
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
 
-from wayline.journeys.engine import StepRecord
+from wayline.journeys.engine import RecordKind, Status, StepRecord
 from wayline.journeys.runtime.bulk import insert_rows
 from wayline.storage.journey_models import StepCountRow, StepRecordRow
 
@@ -34,11 +35,17 @@ _COUNT_KEY = itemgetter(0, 1, 2, 5, 6, 8, 9)
 _COUNT_COLUMNS = ("workspace_id", "journey_id", "version", "kind", "step_id", "outcome", "branch")
 
 
+#: Enum members as their plain text, for the drivers. SQLite's driver binds a ``str`` subclass
+#: through its adaptation protocol (a failed ``__conform__`` lookup per value): 1.1 µs against
+#: 0.23 for a plain ``str`` (measured), and a customer's records and instance rows bind a dozen.
+#: A dict lookup, not ``.value`` (a descriptor call per member).
+TEXT: dict[StrEnum, str] = {m: m.value for e in (RecordKind, Status) for m in e}
+
+
 def record_row(workspace_id: str, r: StepRecord) -> Row:
     """The engine's record as a row of ``journey_step_records`` (:data:`COLUMNS` order)."""
     return (
-        workspace_id, r.journey_id, r.version, r.instance_id, r.person_id,
-        r.kind,  # a StrEnum: the drivers take it as its text
+        workspace_id, r.journey_id, r.version, r.instance_id, r.person_id, TEXT[r.kind],
         r.step_id, r.step_type, r.outcome, r.branch, r.at,
     )  # fmt: skip
 
