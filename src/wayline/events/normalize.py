@@ -92,8 +92,9 @@ def device_of(context: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(device_type, os) from a Segment ``context``."""
     device = context.get("device") or {}
     os_info = context.get("os") or {}
-    os_name = os_info.get("name") if isinstance(os_info, Mapping) else None
-    dtype = device.get("type") if isinstance(device, Mapping) else None
+    # isinstance(x, dict) first: JSON objects are dicts, and it is far cheaper than the ABC's.
+    os_name = os_info.get("name") if _is_mapping(os_info) else None
+    dtype = device.get("type") if _is_mapping(device) else None
     ua = context.get("userAgent") or ""
     if not isinstance(dtype, str | None) or not isinstance(os_name, str | None):
         dtype, os_name = None, None
@@ -158,6 +159,10 @@ def parse_money(value: Any, *, field: str) -> Decimal | None:
     if not amount.is_finite():
         raise InputError(f"expected a finite amount, got {value!r}", field=field)
     return amount.quantize(Decimal("0.01"))
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -314,7 +319,7 @@ def normalize_values(
         page = {}
     device_type, os_name = device_of(context)
     location = get("location") or {}
-    country = location.get("country") if isinstance(location, Mapping) else None
+    country = location.get("country") if _is_mapping(location) else None
     path = properties.get("path") or page.get("path")
     session_id = get("sessionId") or properties.get("session_id")
     return (

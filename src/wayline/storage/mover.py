@@ -44,6 +44,7 @@ before step 6 is made good by the next call, which the mover also makes once whe
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -142,6 +143,25 @@ def _micros(at: datetime) -> int:
     return (at - _EPOCH) // _MICROSECOND
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile (the process's other threads included).
+
+    A batch makes hundreds of thousands of objects that live until its end (the parsed
+    messages, the rows), so the collector runs over and over, each pass through all of them,
+    and finds nothing: none of them is in a cycle, reference counting frees them all. It took a
+    fifth of the mover's time (measured with perf). Collection resumes after the batch.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 @dataclass
 class _Batch:
     """A batch's messages normalised: one tuple per row (``EVENT_COLUMNS`` order), the inbox
@@ -206,7 +226,8 @@ def _arrow(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
         EVENT_COLUMNS.items(), zip(*rows, strict=True), EVENT_ARROW_SCHEMA, strict=True
     ):
         if name in _JSON_COLUMNS:  # JSON text (Arrow takes the UTF-8 bytes as they are)
-            column = tuple(dumps(value, default=str) for value in column)
+            # Most events have no traits: one shared "{}" instead of one dump each.
+            column = tuple(dumps(value, default=str) if value else b"{}" for value in column)
         arrays.append(pa.array(column, type=arrow_field.type))
     return pa.Table.from_arrays(arrays, schema=EVENT_ARROW_SCHEMA)
 
@@ -330,7 +351,7 @@ class Mover:
         db: Database,
         store: EventStore | Path,
         *,
-        batch_size: int = 2000,
+        batch_size: int = 10_000,
         interval: float = 1.0,
         lock_timeout: float = 60.0,
     ) -> None:
@@ -363,15 +384,18 @@ class Mover:
         pending = self._pending(limit or self.batch_size)
         if not pending:
             return 0
-        batch = _normalise(pending)
-        rows, inbox_ids = self._take_ids(batch)
-        moved_ids = [p[0] for p in pending if p[0] not in batch.failed_ids]
-        requests = [(p[0], p[1], p[2]) for p in pending]
-        with self._writing() as store:
-            self._append_to_analytics(store, rows, inbox_ids, requests)
-            self._mark_moved(moved_ids, sorted(batch.failed_ids), rows, now or datetime.now(UTC))
-            for workspace_id in sorted({row[_WORKSPACE] for row in rows}):
-                resolve_identities(store, workspace_id)
+        with _no_cycle_collection():
+            batch = _normalise(pending)
+            rows, inbox_ids = self._take_ids(batch)
+            moved_ids = [p[0] for p in pending if p[0] not in batch.failed_ids]
+            requests = [(p[0], p[1], p[2]) for p in pending]
+            with self._writing() as store:
+                self._append_to_analytics(store, rows, inbox_ids, requests)
+                self._mark_moved(
+                    moved_ids, sorted(batch.failed_ids), rows, now or datetime.now(UTC)
+                )
+                for workspace_id in sorted({row[_WORKSPACE] for row in rows}):
+                    resolve_identities(store, workspace_id)
         return sum(p[4] for p in pending)
 
     def _pending(self, messages: int) -> list[Any]:
