@@ -15,6 +15,9 @@ item are interchangeable, see :func:`wayline.analytics.paths._window`).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,21 +74,24 @@ def windows(
     collapse_repeats: bool,
     at_start: npt.NDArray[np.bool_] | None = None,
     at_end: npt.NDArray[np.bool_] | None = None,
+    order: npt.NDArray[np.intp] | None = None,
 ) -> WindowRows:
     """The windows of each unit's sequence from one row per event in any order: ``units``
     (the unit key), ``times`` (µs), ``ranks`` (the raw item's rank, for ties), ``items`` (item
     code), ``epochs`` (the time in epoch seconds, as the SQL's ``epoch(ts)``: gaps are their
     differences, so they are the same doubles); ``at_start``/``at_end``: whether the event is
-    the start/end anchor (none: no such anchor).
+    the start/end anchor (none: no such anchor); ``order``: the rows to window, already in
+    (unit, time, rank) order (none: every row, sorted here).
 
     Without anchors a window is a sequence's first ``steps`` items; from a start, the first
     ``steps`` from its first start; to an end, the last ``steps`` up to its first end; between
     both, from the first start up to the first end after it (at most ``steps``), for the
     units that reach that end.
     """
-    order = unit_time_order(
-        units, np.asarray(times, dtype=np.int64), np.asarray(ranks, dtype=np.int64)
-    )
+    if order is None:
+        order = unit_time_order(
+            units, np.asarray(times, dtype=np.int64), np.asarray(ranks, dtype=np.int64)
+        )
     unit = units[order]
     item = np.asarray(items)[order]
     n = len(item)
@@ -187,12 +193,35 @@ def windows_in_parts(
     at_end: npt.NDArray[np.bool_] | None = None,
     parts: int,
     min_part: int = 500_000,
+    orders: list[npt.NDArray[np.intp]] | None = None,
 ) -> WindowRows:
     """:func:`windows` on ``parts`` disjoint sets of units (by the unit key's remainder,
     ``units`` being hashes), in threads: numpy sorts and gathers without holding the GIL, so
     the sort of the whole log spreads over the cores. The windows are the same rows, in
     another order (only their counts and medians are used). Below ``min_part`` rows per part
-    threads cost more than they save."""
+    threads cost more than they save.
+
+    ``orders``: the parts already made and sorted, as :func:`windows`'s ``order`` (each holds
+    whole units), e.g. by :func:`wayline.analytics.sessions_pass.sessions`."""
+    if orders is not None:
+        return _in_threads(
+            [
+                functools.partial(
+                    windows,
+                    units,
+                    times,
+                    ranks,
+                    items,
+                    epochs,
+                    steps=steps,
+                    collapse_repeats=collapse_repeats,
+                    at_start=at_start,
+                    at_end=at_end,
+                    order=order,
+                )
+                for order in orders
+            ]
+        )
     if parts <= 1 or len(units) < parts * min_part:
         return windows(
             units,
@@ -205,8 +234,6 @@ def windows_in_parts(
             at_start=at_start,
             at_end=at_end,
         )
-    from concurrent.futures import ThreadPoolExecutor
-
     if parts & (parts - 1) == 0:  # a power of two: a mask, much cheaper than a remainder
         bucket = (units & np.uint64(parts - 1)).astype(np.int64)
     else:
@@ -235,8 +262,15 @@ def windows_in_parts(
             is_end=got.is_end,
         )
 
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        done = list(pool.map(part, range(parts)))
+    return _in_threads([functools.partial(part, i) for i in range(parts)])
+
+
+def _in_threads(parts: list[Callable[[], WindowRows]]) -> WindowRows:
+    """The parts' windows, computed in one thread each, as one set of rows."""
+    if len(parts) == 1:
+        return parts[0]()
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        done = list(pool.map(lambda part: part(), parts))
     return WindowRows(
         row=np.concatenate([w.row for w in done]),
         step=np.concatenate([w.step for w in done]),
