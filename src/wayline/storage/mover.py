@@ -6,11 +6,13 @@ The mover runs in exactly one process (DuckDB allows one writer process per file
 after batch:
 
 1. reads inbox requests not yet moved, oldest first, about ``batch_size`` messages;
-2. normalises their messages (:func:`wayline.events.normalize.normalize`; they were validated
-   when received);
-3. takes each message's id in ``inbox_message_ids`` (one operational-store transaction), which
-   decides which copy of a re-sent event is stored: the one whose request holds the id;
-4. appends the events whose copy it holds to DuckDB in one DuckDB transaction;
+2. normalises their messages (:func:`wayline.events.normalize.normalize_values`; they were
+   validated when received) into row tuples;
+3. takes each message's id in ``inbox_message_ids`` (one operational-store transaction, one
+   statement), which decides which copy of a re-sent event is stored: the one whose request
+   holds the id;
+4. appends the events whose copy it holds to DuckDB, and records the batch's requests as
+   appended (``mover_appended``), in one DuckDB transaction;
 5. in one operational-store transaction, marks the requests moved (clearing the payload) and
    brings the customer profiles up to date from the batch's ``identify`` calls;
 6. resolves identities (:func:`wayline.storage.identity.resolve_identities`) for the
@@ -20,26 +22,38 @@ Once per ``messageId``. The tracking API stores a client's retry as it stores an
 (looking it up there would put an index probe per event under the write lock every API worker
 waits for). Step 3 picks the copy: an id already taken keeps its request (an earlier move, or a
 request of a workspace with a live journey, whose ids are taken on arrival); a new id goes to
-the batch's oldest request holding it. Only that request's copy is stored. A crash after step 3
-finds the ids taken by the batch's own requests the next time, which is the same decision.
+the batch's oldest request holding it. Only that request's copy is stored. When the statement
+takes every id offered (nothing was re-sent: the usual case), that is the whole answer;
+otherwise the owner of each id is read back. A crash after step 3 finds the ids taken by the
+batch's own requests the next time, which is the same decision.
 
 Exactly once. The two stores cannot commit together, so a crash can fall between step 4 and
-step 5: the rows are in DuckDB but still pending in the inbox, and the next batch reads them
-again. Step 4 therefore appends only the rows DuckDB does not already hold: an anti-join on
-``(workspace_id, message_id)``, restricted to the batch's ``received_at`` range. A row already
-moved has exactly the ``received_at`` of its inbox request, so the restriction loses nothing,
-and it lets DuckDB's zone maps (min/max per row group) skip every row group outside the range:
-the check reads the few most recent row groups, not the table.
+step 5: the rows are in DuckDB but the requests still pending in the inbox, and the next batch
+reads them again. Step 4 therefore writes, in the same DuckDB transaction as the rows, which
+requests they came from (``mover_appended``: inbox id, workspace, ``received_at``), and skips
+the rows of a request found there. The record stays small: a batch deletes the entries of
+requests up to its newest one, which are all marked moved by then or in the batch (a batch
+takes the oldest pending requests, so a pending request older than its newest is in it);
+entries of newer requests (a smaller batch after a crash) stay until a batch reaches them. The
+workspace and ``received_at`` guard against a DuckDB file that outlived its operational store,
+whose new requests reuse the ids. (The check was an anti-join of the batch against ``events``
+on ``(workspace_id, message_id)``; it read the most recent row group on every batch, up to
+120,000 rows, and cost a third as much as the append itself.)
 
-A watermark (the highest inbox id moved, committed in the same DuckDB transaction) was the
-alternative; it is cheaper but wrong on PostgreSQL with several API processes: ids are drawn
-from a sequence when a transaction *starts* writing and become visible when it *commits*, so id
-101 can be visible while id 100 is still uncommitted; a watermark at 101 would skip 100 forever.
-Selecting by "not moved yet" has no such gap, and step 5 is idempotent.
+A watermark (the highest inbox id moved) was the other alternative; it is wrong on PostgreSQL
+with several API processes: ids are drawn from a sequence when a transaction *starts* writing
+and become visible when it *commits*, so id 101 can be visible while id 100 is still
+uncommitted; a watermark at 101 would skip 100 forever. Selecting by "not moved yet" has no such
+gap (an entry of ``mover_appended`` names one request, not a range), and step 5 is idempotent.
 
 Profiles are updated in the same transaction as the marking, so a batch's traits are applied
 exactly once too. Identity resolution keeps its own watermark over DuckDB rows, so a crash
 before step 6 is made good by the next call, which the mover also makes once when it starts.
+
+Cost. The work per event is in Python (parsing, normalising, building Arrow columns) and in
+DuckDB (the append); the work per batch (opening DuckDB, about 28 ms of CPU; resolving
+identities; the commits) is why batches are 10,000 messages. ``benchmarks/mover.py`` measures
+it against a bare DuckDB append of the same rows.
 """
 
 from __future__ import annotations
@@ -52,7 +66,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -93,37 +107,34 @@ _TYPE, _PERSON, _TIMESTAMP = _COLUMN["type"], _COLUMN["person_id"], _COLUMN["tim
 _TRAITS, _CONTEXT = _COLUMN["traits"], _COLUMN["context"]
 _JSON_COLUMNS = frozenset(("properties", "traits", "context"))
 
-# Step 3 in one statement: the claims as one JSON array of [workspace_id, message_id, inbox_id].
+# Step 3 in one statement per workspace: the claims as one JSON object, message id → inbox id
+# (an object, not an array of arrays: each element is read once, not parsed again per field).
 _CLAIM_SQL = {
     "sqlite": text(
         "INSERT INTO inbox_message_ids (workspace_id, message_id, inbox_id) "
-        "SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(:claims) WHERE true "
+        "SELECT :ws, key, value FROM json_each(:claims) WHERE true "
         "ON CONFLICT (workspace_id, message_id) DO NOTHING"
     ),
     "postgresql": text(
         "INSERT INTO inbox_message_ids (workspace_id, message_id, inbox_id) "
-        "SELECT c ->> 0, c ->> 1, (c ->> 2)::bigint "
-        "FROM jsonb_array_elements(CAST(:claims AS jsonb)) AS c "
+        "SELECT :ws, key, value::bigint FROM jsonb_each_text(CAST(:claims AS jsonb)) "
         "ON CONFLICT (workspace_id, message_id) DO NOTHING"
     ),
 }
 
-# The last_seen of the profiles of a batch's other persons, in one statement: the persons as
-# one JSON array of [workspace_id, person_id, last_seen].
+# The last_seen of the profiles of a batch's other persons, in one statement per workspace:
+# the persons as one JSON object, person id → last seen.
 _SEEN_SQL = {
     "sqlite": text(
-        "UPDATE customer_profiles SET last_seen = v.seen "
-        "FROM (SELECT value ->> 0 AS ws, value ->> 1 AS pid, value ->> 2 AS seen "
-        "      FROM json_each(:seen)) AS v "
-        "WHERE customer_profiles.workspace_id = v.ws AND customer_profiles.person_id = v.pid "
-        "  AND customer_profiles.last_seen < v.seen"
+        "UPDATE customer_profiles SET last_seen = v.value FROM json_each(:seen) AS v "
+        "WHERE customer_profiles.workspace_id = :ws AND customer_profiles.person_id = v.key "
+        "  AND customer_profiles.last_seen < v.value"
     ),
     "postgresql": text(
-        "UPDATE customer_profiles SET last_seen = v.seen "
-        "FROM (SELECT s ->> 0 AS ws, s ->> 1 AS pid, (s ->> 2)::timestamptz AS seen "
-        "      FROM jsonb_array_elements(CAST(:seen AS jsonb)) AS s) AS v "
-        "WHERE customer_profiles.workspace_id = v.ws AND customer_profiles.person_id = v.pid "
-        "  AND customer_profiles.last_seen < v.seen"
+        "UPDATE customer_profiles SET last_seen = v.value::timestamptz "
+        "FROM jsonb_each_text(CAST(:seen AS jsonb)) AS v "
+        "WHERE customer_profiles.workspace_id = :ws AND customer_profiles.person_id = v.key "
+        "  AND customer_profiles.last_seen < v.value::timestamptz"
     ),
 }
 
@@ -136,7 +147,19 @@ _APPENDED_DDL = """CREATE TABLE IF NOT EXISTS mover_appended (
     received_us BIGINT NOT NULL
 )"""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_V = TypeVar("_V")
 _MICROSECOND = timedelta(microseconds=1)
+
+
+def _by_workspace(values: Mapping[tuple[str, str], _V]) -> dict[str, dict[str, _V]]:
+    """``(workspace_id, id) → value`` as ``workspace_id → {id: value}``."""
+    grouped: dict[str, dict[str, _V]] = {}
+    for (workspace_id, key), value in values.items():
+        group = grouped.get(workspace_id)
+        if group is None:
+            group = grouped[workspace_id] = {}
+        group[key] = value
+    return grouped
 
 
 def _micros(at: datetime) -> int:
@@ -464,12 +487,17 @@ class Mover:
     def _claim(self, conn: Connection, offered: Mapping[tuple[str, str], int]) -> int:
         """Take the ids not taken yet for the request offered; returns how many were taken.
 
-        One statement whatever the batch's size: the claims travel as one JSON array (per-row
-        inserts were a fifth of the mover's time).
+        One statement per workspace whatever the batch's size (per-row inserts were a fifth of
+        the mover's time).
         """
-        claims = orjson.dumps([(w, m, i) for (w, m), i in offered.items()]).decode()
-        result = conn.execute(_CLAIM_SQL[self.db.dialect], {"claims": claims})
-        return int(result.rowcount)
+        taken = 0
+        for workspace_id, claims in _by_workspace(offered).items():
+            result = conn.execute(
+                _CLAIM_SQL[self.db.dialect],
+                {"ws": workspace_id, "claims": orjson.dumps(claims).decode()},
+            )
+            taken += int(result.rowcount)
+        return taken
 
     def _owners(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """The request holding each taken id: ``(workspace_id, message_id)`` → inbox id."""
@@ -673,13 +701,19 @@ def _apply_profile_updates(
         conn.execute(_PROFILE_UPDATE, changes)
     if inserts:
         conn.execute(insert(CustomerProfile), inserts)
-    others = [(key, at) for key, at in last_seen.items() if key not in identified]
+    others = {key: at for key, at in last_seen.items() if key not in identified}
     if others:
         # As text, once per distinct time (a request's events often share one).
         form = _seen_text(conn)
-        texts = {at: form(at) for at in {at for _, at in others}}
-        seen = orjson.dumps([(w, p, texts[at]) for (w, p), at in others]).decode()
-        conn.execute(_SEEN_SQL[dialect], {"seen": seen})
+        texts = {at: form(at) for at in set(others.values())}
+        for workspace_id, seen in _by_workspace(others).items():
+            conn.execute(
+                _SEEN_SQL[dialect],
+                {
+                    "ws": workspace_id,
+                    "seen": orjson.dumps({p: texts[at] for p, at in seen.items()}).decode(),
+                },
+            )
 
 
 def _seen_text(conn: Connection) -> Callable[[datetime], str]:
