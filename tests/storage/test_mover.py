@@ -399,3 +399,18 @@ def test_last_seen_of_a_known_customer_only_moves_forward(db: Database, store: E
         assert [(p.person_id, p.first_seen, p.last_seen) for p in profiles] == [
             ("u1", NOW, later)  # u2 was never identified: no profile
         ]
+
+
+def test_last_seen_is_bumped_through_the_profile_index(tmp_path: Path) -> None:
+    """The batch's persons are looked up in the profiles, not the profiles in the batch: the
+    other plan reads the whole batch once per profile of the workspace."""
+    from wayline.storage.mover import _SEEN_SQL
+
+    with Database(f"sqlite:///{tmp_path / 'w.sqlite3'}") as db, db.read() as conn:
+        plan = conn.execute(
+            text(f"EXPLAIN QUERY PLAN {_SEEN_SQL['sqlite']}"), {"ws": "default", "seen": "{}"}
+        ).all()
+    steps = [row[3] for row in plan]
+    assert any(
+        "customer_profiles USING" in s and "(workspace_id=? AND person_id=?)" in s for s in steps
+    ), steps

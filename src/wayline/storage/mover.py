@@ -125,8 +125,11 @@ _CLAIM_SQL = {
 # The last_seen of the profiles of a batch's other persons, in one statement per workspace:
 # the persons as one JSON object, person id → last seen.
 _SEEN_SQL = {
+    # Materialised first: joined directly, SQLite scans the JSON once per profile of the
+    # workspace (3 s for 5,000 persons against 5,000 profiles), not the other way round.
     "sqlite": text(
-        "UPDATE customer_profiles SET last_seen = v.value FROM json_each(:seen) AS v "
+        "WITH v AS MATERIALIZED (SELECT key, value FROM json_each(:seen)) "
+        "UPDATE customer_profiles SET last_seen = v.value FROM v "
         "WHERE customer_profiles.workspace_id = :ws AND customer_profiles.person_id = v.key "
         "  AND customer_profiles.last_seen < v.value"
     ),
