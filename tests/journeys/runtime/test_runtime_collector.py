@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -45,3 +46,15 @@ def test_run_forever_tunes_the_collector(db: Database) -> None:
     stop.set()  # one look at the loop, then out
     JourneyRuntime(db, idle_seconds=0.0).run_forever(stop)
     assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+
+
+@pytest.mark.usefixtures("collector")
+def test_garbage_is_collected_before_the_rest_is_frozen() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    garbage = weakref.ref(Node())  # a cycle: garbage only the collector can free
+    gc.unfreeze()
+    tune_for_runtime()
+    assert garbage() is None

@@ -10,9 +10,9 @@ SQLAlchemy's metadata, the journeys, every imported module. Measured on SQLite, 
 
 So a runtime process, once started:
 
-- moves the objects alive then (modules, metadata, the catalogue) to the permanent generation
-  (:func:`gc.freeze`): they live as long as the process, and full collections stop walking
-  them;
+- collects once, then moves the objects still alive (modules, metadata, the catalogue) to the
+  permanent generation (:func:`gc.freeze`): they live as long as the process, and full
+  collections stop walking them (the collection first, so no garbage is frozen with them);
 - collects the young generation every :data:`YOUNG_THRESHOLD` allocations rather than 700, so
   a batch's working set is not promoted bit by bit into the old generations.
 
@@ -37,6 +37,7 @@ def tune_for_runtime() -> None:
     kept.
     """
     with _lock:
+        gc.collect()
         gc.freeze()
         young, middle, old = gc.get_threshold()
         if young < YOUNG_THRESHOLD:
