@@ -414,3 +414,43 @@ def test_last_seen_is_bumped_through_the_profile_index(tmp_path: Path) -> None:
     assert any(
         "customer_profiles USING" in s and "(workspace_id=? AND person_id=?)" in s for s in steps
     ), steps
+
+
+def test_moved_rows_are_the_normalised_messages(
+    db: Database, store: EventStore, tmp_path: Path
+) -> None:
+    """The mover's columns hold what normalize() makes of each message, JSON columns too."""
+    from wayline.events.normalize import normalize
+
+    context = {
+        "page": {"path": "/p", "referrer": "https://t.co/x"},
+        "userAgent": "iPad",
+        "ip": "::1",
+    }
+    messages = [
+        {
+            "type": "page",
+            "name": "Home",
+            "anonymousId": "a1",
+            "messageId": "m1",
+            "context": context,
+        },
+        {
+            "type": "identify",
+            "userId": "u1",
+            "anonymousId": "a1",
+            "messageId": "m2",
+            "traits": {"email": "é@example.com", "n": [1, 2.5, None, True]},
+            "timestamp": "2026-10-31T10:00:00.123456+02:00",
+        },
+        _track(3, properties={"revenue": "12.345", "currency": "EUR", "nested": {"a": {}}}),
+        {"type": "alias", "userId": "u2", "previousId": "u1", "messageId": "m4"},
+    ]
+    db.accept("default", messages, NOW)
+    Mover(db, store).drain()
+    with EventStore(tmp_path / "expected.duckdb") as expected:
+        expected.append_rows(
+            normalize(m, workspace_id="default", received_at=NOW) for m in messages
+        )
+        query = "SELECT * EXCLUDE (person_id) FROM events ORDER BY message_id"
+        assert store.con.execute(query).fetchall() == expected.con.execute(query).fetchall()
