@@ -8,6 +8,7 @@ from pathlib import Path
 from runtime_support import T0, Clock, add_profiles, count, logged_messages, series, track
 from sqlalchemy import func, select, update
 
+from wayline.journeys.policies import PERMISSIVE_POLICY
 from wayline.journeys.runtime import JourneyRuntime
 from wayline.storage.db import Database
 from wayline.storage.journey_models import (
@@ -365,3 +366,16 @@ def test_the_deliverer_claims_due_unleased_sends_oldest_first(db: Database) -> N
     clock.advance(minutes=2)  # the lease ran out
     assert runtime.deliverer.deliver() == 1
     assert [p for p, _ in logged_messages(db)][-1] == "leased"
+
+
+def test_a_customer_without_a_profile_is_skipped_for_want_of_an_address(db: Database) -> None:
+    # No send rules: the default ones would skip them first for want of consent.
+    runtime = JourneyRuntime(db, clock=Clock(), policy=PERMISSIVE_POLICY, idle_seconds=0.0)
+    runtime.catalog.publish("default", series())
+    add_profiles(db, ["known"])
+    db.accept("default", [track(p, "Signed Up", T0) for p in ("known", "stranger")], T0)
+    runtime.drain()
+    assert [p for p, _ in logged_messages(db)] == ["known"]
+    send = runtime.catalog.stats("default", "series").step("send_0")
+    assert send.sent == 1
+    assert send.skipped == {"no_address": 1}

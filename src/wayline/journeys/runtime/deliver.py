@@ -431,7 +431,8 @@ class Deliverer:
         if row.payload.get("_ended"):
             # Deferred or retried past the end of the instance (it converted overnight).
             return _Result(row, "skipped", "journey_ended", RecordKind.SEND_SKIPPED)
-        profile = profiles.get((row.workspace_id, row.person_id), Profile(row.person_id))
+        # Not ``get(key, Profile(…))``: that builds a frozen dataclass per send, found or not.
+        profile = profiles.get((row.workspace_id, row.person_id)) or Profile(row.person_id)
         if row.kind == "webhook":
             return self._prepare(row, profile, str(row.payload.get("url", "")), now)
         sends = recent[(row.workspace_id, row.person_id)]
