@@ -214,6 +214,19 @@ def test_by_session_attempts_stay_inside_a_session() -> None:
     assert users(rows, FunnelQuery(parse_steps("a,b"))) == [2, 2]
 
 
+def test_by_session_a_gap_of_exactly_30_minutes_does_not_split() -> None:
+    rows = [
+        # An event of no step keeps the visit going: sessions are cut from every event.
+        row("u1", "a", T0),
+        row("u1", "x", T0 + timedelta(minutes=30)),
+        row("u1", "b", T0 + timedelta(minutes=60)),
+        # 30 minutes and a second: a new visit, so the funnel stops at step 1 here.
+        row("u2", "a", T0),
+        row("u2", "b", T0 + timedelta(minutes=30, seconds=1)),
+    ]
+    assert users(rows, FunnelQuery(parse_steps("a,b"), by="session")) == [2, 1]
+
+
 def test_other_workspaces_are_invisible() -> None:
     rows = journeys({"u": [("a", 0 * M), ("b", M)]}, workspace_id="other")
     assert users(rows, FunnelQuery(parse_steps("a,b"))) == [0, 0]

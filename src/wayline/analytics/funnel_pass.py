@@ -149,7 +149,34 @@ def ordered_arrivals_in_parts(
         )
 
     with ThreadPoolExecutor(max_workers=parts) as pool:
-        done = list(pool.map(part, range(parts)))
+        return _merged(list(pool.map(part, range(parts))), n_steps)
+
+
+def ordered_arrivals_in_orders(
+    units: npt.NDArray[np.generic],
+    times: Ints,
+    masks: npt.NDArray[np.integer],
+    n_steps: int,
+    window_us: int | None,
+    *,
+    orders: list[npt.NDArray[np.intp]],
+) -> list[StepArrivals]:
+    """:func:`ordered_arrivals` of the rows ``orders`` name, one thread per order: each holds
+    whole units, in (unit, time) order (e.g. :func:`wayline.analytics.sessions_pass.sessions`'s
+    parts)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def part(order: npt.NDArray[np.intp]) -> list[StepArrivals]:
+        return ordered_arrivals(
+            units[order], times[order], masks[order], n_steps, window_us, ordered=True
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, len(orders))) as pool:
+        return _merged(list(pool.map(part, orders)), n_steps)
+
+
+def _merged(done: list[list[StepArrivals]], n_steps: int) -> list[StepArrivals]:
+    """The arrivals of disjoint sets of units as one: counts add up, times are the union."""
     return [
         StepArrivals(
             sum(d[k].users for d in done),
