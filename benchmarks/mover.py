@@ -19,6 +19,7 @@ API's 50,000 events/s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import pstats
 import sys
@@ -81,11 +82,18 @@ def fill(db: Database, requests: int, size: int) -> list[list[dict[str, Any]]]:
     return batches
 
 
-def run_mover(home: Path, requests: int, size: int, *, profile: bool) -> tuple[float, int]:
+def run_mover(
+    home: Path, requests: int, size: int, *, profile: bool, keep_open: bool
+) -> tuple[float, int]:
     with Database.open(Settings(home=home)) as db:
         db.ensure_default_workspace()
         fill(db, requests, size)
-        with EventStore(home / "events.duckdb") as store:
+        path = home / "events.duckdb"
+        EventStore(path).close()
+        with contextlib.ExitStack() as stack:
+            # As ``wayline serve`` runs it: the file opened for each batch (other processes
+            # read it in between), unless --keep-open.
+            store = path if not keep_open else stack.enter_context(EventStore(path))
             mover = Mover(db, store)
             mover.catch_up_identities()
             profiler = cProfile.Profile() if profile else None
@@ -96,7 +104,8 @@ def run_mover(home: Path, requests: int, size: int, *, profile: bool) -> tuple[f
             if profiler:
                 profiler.disable()
             cpu = time.process_time() - cpu
-            stored = store.count()
+        with EventStore(path) as reopened:
+            stored = reopened.count()
     if stored != requests * size or moved != stored:
         raise SystemExit(f"moved {moved}, stored {stored}, expected {requests * size}")
     if profiler:
@@ -125,13 +134,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--batch", type=int, default=100, help="events per request")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
+    parser.add_argument(
+        "--keep-open", action="store_true", help="one open store, not one open per batch"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one mover run")
     args = parser.parse_args()
     batch_size = Mover.__init__.__kwdefaults__["batch_size"]  # type: ignore[index]
     mover_us, base_us = [], []
     for _ in range(1 if args.profile else args.rounds):
         with tempfile.TemporaryDirectory(prefix="wayline-mover-") as tmp:
-            cpu, n = run_mover(Path(tmp), args.requests, args.batch, profile=args.profile)
+            cpu, n = run_mover(
+                Path(tmp), args.requests, args.batch, profile=args.profile, keep_open=args.keep_open
+            )
             mover_us.append(cpu / n * 1e6)
             cpu, n = run_baseline(Path(tmp), args.requests, args.batch, batch_size)
             base_us.append(cpu / n * 1e6)
