@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -454,3 +455,87 @@ def test_moved_rows_are_the_normalised_messages(
         )
         query = "SELECT * EXCLUDE (person_id) FROM events ORDER BY message_id"
         assert store.con.execute(query).fetchall() == expected.con.execute(query).fetchall()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "served.duckdb"
+    EventStore(path).close()
+    return path
+
+
+def _opens(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    from wayline.storage import mover as mover_module
+
+    opened: list[Path] = []
+    real = mover_module.open_when_free
+
+    def counting(path: Path, **kwargs: Any) -> EventStore:
+        opened.append(path)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(mover_module, "open_when_free", counting)
+    return opened
+
+
+def _readable(path: Path) -> bool:
+    """Whether a reader can open the file (this process holds no writer on it)."""
+    with EventStore(path, read_only=True) as reader:
+        return reader.count() >= 0
+
+
+@pytest.mark.parametrize("hold_seconds, opens", [(60.0, 1), (0.0, 4)])
+def test_a_backlog_keeps_the_file_open_between_full_batches_for_a_while(
+    db: Database,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    hold_seconds: float,
+    opens: int,
+) -> None:
+    for i in range(0, 35, 10):  # three full batches of 10, then one of 5
+        db.accept("default", [_track(j) for j in range(i, min(i + 10, 35))], NOW)
+    opened = _opens(monkeypatch)
+    mover = Mover(db, store_path, batch_size=10, hold_seconds=hold_seconds)
+    assert mover.drain() == 35
+    assert len(opened) == opens
+    assert _readable(store_path)  # closed once drained
+    with EventStore(store_path, read_only=True) as reader:
+        assert reader.count() == 35
+
+
+def test_a_batch_that_is_not_full_closes_the_file(
+    db: Database, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db.accept("default", [_track(i) for i in range(10)], NOW)
+    db.accept("default", [_track(i) for i in range(10, 15)], NOW)
+    opened = _opens(monkeypatch)
+    mover = Mover(db, store_path, batch_size=10, hold_seconds=60.0)
+    assert mover._move_batch(10, now=None, hold=True) == 10  # full: held
+    with pytest.raises(duckdb.Error):
+        _readable(store_path)
+    assert mover._move_batch(10, now=None, hold=True) == 5  # not full: closed after
+    assert _readable(store_path) and len(opened) == 1
+    db.accept("default", [_track(i) for i in range(15, 25)], NOW)
+    assert mover._move_batch(10, now=None, hold=True) == 10  # full: held again
+    assert mover._move_batch(10, now=None, hold=True) == 0  # nothing pending: closed
+    assert _readable(store_path) and len(opened) == 2
+    db.accept("default", [_track(i) for i in range(25, 35)], NOW)
+    assert mover.move_batch() == 10  # the public call never holds
+    assert _readable(store_path) and len(opened) == 3
+
+
+def test_a_failed_batch_lets_go_of_a_held_file(
+    db: Database, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(0, 30, 10):
+        db.accept("default", [_track(j) for j in range(i, i + 10)], NOW)
+    mover = Mover(db, store_path, batch_size=10, hold_seconds=60.0)
+    assert mover._move_batch(10, now=None, hold=True) == 10
+    with monkeypatch.context() as patch:
+        patch.setattr(Mover, "_take_ids", lambda *a, **k: (_ for _ in ()).throw(Crash))
+        with pytest.raises(Crash):
+            mover.drain()
+    assert _readable(store_path)
+    assert mover.drain() == 20
+    with EventStore(store_path, read_only=True) as reader:
+        assert reader.count() == 30

@@ -51,9 +51,11 @@ exactly once too. Identity resolution keeps its own watermark over DuckDB rows, 
 before step 6 is made good by the next call, which the mover also makes once when it starts.
 
 Cost. The work per event is in Python (parsing, normalising, building Arrow columns) and in
-DuckDB (the append); the work per batch (opening DuckDB, about 28 ms of CPU; resolving
-identities; the commits) is why batches are 10,000 messages. ``benchmarks/mover.py`` measures
-it against a bare DuckDB append of the same rows.
+DuckDB (the append); the work per batch (opening DuckDB, about 28 ms of CPU, and the checkpoint
+when closing it; resolving identities; the commits) is why batches are 10,000 messages, and why,
+while the mover is behind, the file stays open from one full batch to the next for up to
+``hold_seconds`` before it is let go for readers. ``benchmarks/mover.py`` measures it against a
+bare DuckDB append of the same rows.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -370,6 +373,11 @@ class Mover:
         batch_size: messages per batch (whole requests: a batch ends with the request that
             reaches it).
         interval: seconds between polls when the inbox is empty.
+        hold_seconds: while :meth:`drain` or :meth:`run_forever` find full batches waiting
+            (the mover is behind), the file stays open from one batch to the next for up to
+            this long: opening it costs ~28 ms of CPU and closing it a checkpoint, about a
+            fifth of a batch's cost. Then it is closed while the next batch is prepared, so
+            readers get in; it is closed as soon as a batch is not full.
     """
 
     def __init__(
@@ -380,22 +388,42 @@ class Mover:
         batch_size: int = 10_000,
         interval: float = 1.0,
         lock_timeout: float = 60.0,
+        hold_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self._store = store
         self.batch_size = batch_size
         self.interval = interval
         self.lock_timeout = lock_timeout
+        self.hold_seconds = hold_seconds
+        self._held: EventStore | None = None
+        self._held_until = 0.0
 
     @contextmanager
-    def _writing(self) -> Iterator[EventStore]:
+    def _writing(self, *, hold: bool = False) -> Iterator[EventStore]:
+        """The event store for one batch; with ``hold``, left open after it if the time to
+        hold it is not over (see ``hold_seconds``)."""
         if isinstance(self._store, EventStore):
             yield self._store
             return
-        store = open_when_free(self._store, read_only=False, timeout=self.lock_timeout)
+        store, self._held = self._held, None
+        if store is None:
+            store = open_when_free(self._store, read_only=False, timeout=self.lock_timeout)
+            self._held_until = time.monotonic() + self.hold_seconds
         try:
             yield store
-        finally:
+        except BaseException:
+            store.close()
+            raise
+        if hold and time.monotonic() < self._held_until:
+            self._held = store
+        else:
+            store.close()
+
+    def release(self) -> None:
+        """Close the event store if it was left open between batches."""
+        store, self._held = self._held, None
+        if store is not None:
             store.close()
 
     # -- one batch -------------------------------------------------------------------------
@@ -407,22 +435,38 @@ class Mover:
         The count is of messages handled (appended, dropped as another copy of an event, or
         found already appended after a crash); 0 means the inbox has nothing pending.
         """
-        pending = self._pending(limit or self.batch_size)
+        return self._move_batch(limit or self.batch_size, now=now, hold=False)
+
+    def _move_batch(self, limit: int, *, now: datetime | None, hold: bool) -> int:
+        try:
+            pending = self._pending(limit)
+        except BaseException:
+            self.release()
+            raise
         if not pending:
+            self.release()
             return 0
+        count = int(sum(p[4] for p in pending))
+        try:
+            self._move(pending, now=now, hold=hold and count >= limit)
+        except BaseException:
+            self.release()
+            raise
+        return count
+
+    def _move(self, pending: Sequence[Any], *, now: datetime | None, hold: bool) -> None:
         with _no_cycle_collection():
             batch = _normalise(pending)
             rows, inbox_ids = self._take_ids(batch)
             moved_ids = [p[0] for p in pending if p[0] not in batch.failed_ids]
             requests = [(p[0], p[1], p[2]) for p in pending]
-            with self._writing() as store:
+            with self._writing(hold=hold) as store:
                 self._append_to_analytics(store, rows, inbox_ids, requests)
                 self._mark_moved(
                     moved_ids, sorted(batch.failed_ids), rows, now or datetime.now(UTC)
                 )
                 for workspace_id in sorted({row[_WORKSPACE] for row in rows}):
                     resolve_identities(store, workspace_id)
-        return sum(p[4] for p in pending)
 
     def _pending(self, messages: int) -> list[Any]:
         """The oldest pending requests holding about ``messages`` messages (at least one)."""
@@ -616,8 +660,11 @@ class Mover:
     def drain(self) -> int:
         """Move everything pending now; returns how many events were moved."""
         total = 0
-        while moved := self.move_batch():
-            total += moved
+        try:
+            while moved := self._move_batch(self.batch_size, now=None, hold=True):
+                total += moved
+        finally:
+            self.release()
         return total
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -632,7 +679,7 @@ class Mover:
             log.exception("identity catch-up failed; continuing")
         while not stop.is_set():
             try:
-                moved = self.move_batch()
+                moved = self._move_batch(self.batch_size, now=None, hold=True)
             except Exception:
                 log.exception("moving events failed; retrying in %.1fs", self.interval)
                 moved = 0
