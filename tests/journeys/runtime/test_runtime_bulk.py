@@ -7,10 +7,18 @@ from datetime import timedelta
 
 import pytest
 from runtime_support import T0, add_profiles
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from wayline.journeys.engine import RecordKind, Status, StepRecord
-from wayline.journeys.runtime.bulk import inline, insert_rows, probe, update_rows
+from wayline.journeys.runtime.bulk import (
+    Later,
+    inline,
+    insert_rows,
+    keys_json,
+    member_of,
+    probe,
+    update_rows,
+)
 from wayline.journeys.runtime.records import COLUMNS, TEXT, record_row, write_records
 from wayline.journeys.runtime.statistics import Statistics
 from wayline.storage.db import Database
@@ -172,3 +180,23 @@ def test_record_rows_carry_plain_text_for_the_drivers() -> None:
     assert row[COLUMNS.index("kind")] == "reached"
     assert type(row[COLUMNS.index("kind")]) is str
     assert all(type(TEXT[m]) is str for m in (*RecordKind, *Status))
+
+
+def test_a_statement_built_once_takes_its_keys_when_it_runs(db: Database) -> None:
+    pg = db.dialect == "postgresql"
+    _instances(db, [f"a{i}" for i in range(10)], "active")
+    query = select(InstanceRow.person_id).where(InstanceRow.workspace_id == bindparam("ws"))
+    by_person = probe(query, InstanceRow.person_id, Later("keys"), pg)
+    by_id = select(InstanceRow.person_id).where(
+        member_of(InstanceRow.id, Later("keys", integer=True), pg)
+    )
+    with db.read() as conn:
+        ids = dict(conn.execute(select(InstanceRow.person_id, InstanceRow.id)).all())
+        first = conn.scalars(by_person, {"ws": "default", "keys": keys_json(["a1", "a2"])}).all()
+        second = conn.scalars(by_person, {"ws": "default", "keys": keys_json(["a9", "zz"])}).all()
+        other = conn.scalars(by_person, {"ws": "other", "keys": keys_json(["a1"])}).all()
+        numbered = conn.scalars(by_id, {"keys": keys_json([ids["a3"], ids["a4"]])}).all()
+    assert sorted(first) == ["a1", "a2"]
+    assert second == ["a9"]
+    assert other == []
+    assert sorted(numbered) == ["a3", "a4"]

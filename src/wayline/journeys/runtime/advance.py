@@ -46,6 +46,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     Connection,
+    bindparam,
     delete,
     func,
     insert,
@@ -77,10 +78,12 @@ from wayline.journeys.entry import EntryLedger, JourneyStatus, decide_entry, tri
 from wayline.journeys.matching import Event
 from wayline.journeys.model import EventMatcher, Journey
 from wayline.journeys.runtime.bulk import (
+    Later,
     inline,
     insert_rows,
     json_text,
     json_value,
+    keys_json,
     member_of,
     probe,
     update_rows,
@@ -205,6 +208,57 @@ class _Batch:
     transitions: int = 0
 
 
+class _Statements:
+    """The statements every batch runs, built once (SQLAlchemy would build, key and look each
+    up again per batch; see :class:`wayline.journeys.runtime.bulk.Later`)."""
+
+    def __init__(self, postgres: bool) -> None:
+        inputs = (
+            select(InputRow.id, InputRow.workspace_id, InputRow.person_id,
+                   InputRow.received_at, InputRow.payload)
+            .order_by(InputRow.id)
+            .limit(bindparam("limit"))
+        )  # fmt: skip
+        timers = (
+            select(TimerRow.id, TimerRow.workspace_id, TimerRow.timer_id,
+                   TimerRow.instance_id, TimerRow.person_id)
+            .where(TimerRow.due_at <= bindparam("now", type_=TimerRow.due_at.type))
+            .order_by(TimerRow.due_at)
+            .limit(bindparam("limit"))
+        )  # fmt: skip
+        if postgres:
+            inputs = inputs.with_for_update(skip_locked=True)
+            timers = timers.with_for_update(skip_locked=True)
+        self.inputs = inputs
+        self.timers = timers
+        ids = Later("keys", integer=True)
+        self.delete_inputs = delete(InputRow).where(member_of(InputRow.id, ids, postgres))
+        self.delete_timers = delete(TimerRow).where(member_of(TimerRow.id, ids, postgres))
+        # The active instances of a batch's customers (``{"ws", "keys"}``).
+        active = select(
+            InstanceRow.id, InstanceRow.instance_id, InstanceRow.entry_number, InstanceRow.state
+        ).where(
+            InstanceRow.workspace_id == bindparam("ws"),
+            InstanceRow.status == inline(Status.ACTIVE.value),
+        )
+        self.active = probe(active, InstanceRow.person_id, Later("keys"), postgres)
+        # SQLite's entry ledger (``{"ws", "journeys", "keys"}``; PostgreSQL: ``Advancer._ledger``).
+        self.ledger = (
+            select(
+                InstanceRow.journey_id,
+                InstanceRow.person_id,
+                func.max(InstanceRow.entry_number),
+                func.max(InstanceRow.entered_at),
+            )
+            .where(
+                InstanceRow.workspace_id == bindparam("ws"),
+                InstanceRow.journey_id.in_(bindparam("journeys", expanding=True)),
+                member_of(InstanceRow.person_id, Later("keys"), False),
+            )
+            .group_by(InstanceRow.journey_id, InstanceRow.person_id)
+        )
+
+
 class Advancer:
     """Moves customers through journeys, a batch per transaction (see the module docstring).
 
@@ -232,6 +286,7 @@ class Advancer:
         self.history = history
         self.postgres = db.dialect == "postgresql"
         self.statistics = Statistics(db)
+        self._statements = _Statements(self.postgres)
 
     # -- the two kinds of work ------------------------------------------------------------------
 
@@ -239,15 +294,7 @@ class Advancer:
         """Apply one batch of queued events; returns how many were consumed."""
         self.statistics.check()
         with self.db.write() as conn:
-            query = (
-                select(InputRow.id, InputRow.workspace_id, InputRow.person_id,
-                       InputRow.received_at, InputRow.payload)
-                .order_by(InputRow.id)
-                .limit(self.batch_size)
-            )  # fmt: skip
-            if self.postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).all()
+            rows = conn.execute(self._statements.inputs, {"limit": self.batch_size}).all()
             if not rows:
                 return 0
             self._lock_people(conn, {(r.workspace_id, r.person_id) for r in rows})
@@ -273,24 +320,17 @@ class Advancer:
                 records += batch.records
             write_records(conn, records, postgres=self.postgres)
             if rows:
-                ids = [r.id for r in rows]
-                conn.execute(delete(InputRow).where(ids_in(InputRow.id, ids, self.postgres)))
+                ids = keys_json(r.id for r in rows)
+                conn.execute(self._statements.delete_inputs, {"keys": ids})
             return len(rows)
 
     def advance_timers(self) -> int:
         """Fire one batch of due timers; returns how many were consumed."""
         now = self.clock()
         with self.db.write() as conn:
-            query = (
-                select(TimerRow.id, TimerRow.workspace_id, TimerRow.timer_id,
-                       TimerRow.instance_id, TimerRow.person_id)
-                .where(TimerRow.due_at <= now)
-                .order_by(TimerRow.due_at)
-                .limit(self.batch_size)
-            )  # fmt: skip
-            if self.postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).all()
+            rows = conn.execute(
+                self._statements.timers, {"now": now, "limit": self.batch_size}
+            ).all()
             if not rows:
                 return 0
             self._lock_people(conn, {(r.workspace_id, r.person_id) for r in rows})
@@ -309,8 +349,7 @@ class Advancer:
                 self._flush(conn, batch)
                 records += batch.records
             write_records(conn, records, postgres=self.postgres)
-            ids = [r.id for r in rows]
-            conn.execute(delete(TimerRow).where(ids_in(TimerRow.id, ids, self.postgres)))
+            conn.execute(self._statements.delete_timers, {"keys": keys_json(r.id for r in rows)})
             return len(rows)
 
     # -- claiming -------------------------------------------------------------------------------
@@ -367,15 +406,8 @@ class Advancer:
         plist = sorted(people)
         # ``.all()`` (one fetchall) rather than iterating the result, which fetches row by row:
         # 100,000 ``fetchone`` calls were 0.7 s of a 17 s profile of 40,000 transitions.
-        active = select(
-            InstanceRow.id,
-            InstanceRow.instance_id,
-            InstanceRow.entry_number,
-            InstanceRow.state,
-        ).where(InstanceRow.workspace_id == ws, InstanceRow.status == inline(Status.ACTIVE.value))
-        for row in conn.execute(
-            probe(active, InstanceRow.person_id, plist, self.postgres)
-        ).all():  # fmt: skip
+        active = conn.execute(self._statements.active, {"ws": ws, "keys": keys_json(plist)})
+        for row in active.all():
             state = InstanceState.from_plain(orjson.loads(row.state))
             batch.instances[row.instance_id] = _Instance(
                 state, row.entry_number, new=False, row_id=row.id
@@ -452,20 +484,13 @@ class Advancer:
                     ).decode(),
                 },
             ).all()
-        journeys = sorted({j for j, _ in entering})
         return conn.execute(
-            select(
-                InstanceRow.journey_id,
-                InstanceRow.person_id,
-                func.max(InstanceRow.entry_number),
-                func.max(InstanceRow.entered_at),
-            )
-            .where(
-                InstanceRow.workspace_id == ws,
-                InstanceRow.journey_id.in_(journeys),
-                member_of(InstanceRow.person_id, sorted({p for _, p in entering}), False),
-            )
-            .group_by(InstanceRow.journey_id, InstanceRow.person_id)
+            self._statements.ledger,
+            {
+                "ws": ws,
+                "journeys": sorted({j for j, _ in entering}),
+                "keys": keys_json(sorted({p for _, p in entering})),
+            },
         ).all()
 
     # -- applying the engine --------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from itertools import chain
@@ -37,6 +38,7 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Integer,
     String,
     Text,
     bindparam,
@@ -64,22 +66,43 @@ def _pg_type(column: Any) -> str:
     return _PG_TYPES.get(str(column.type.compile()).split("(")[0].upper(), "text")
 
 
-def _listed(values: Iterable[Any], postgres: bool) -> Any:
+@dataclass(frozen=True)
+class Later:
+    """Keys bound when a statement built once runs, as ``{name: keys_json(values)}``: building a
+    statement and its cache key took SQLAlchemy ~0.75 ms per batch and statement, ~10 µs per
+    transition over a benchmark run's few hundred (measured), where running a prebuilt one
+    skips both. ``integer``: the keys are integers (PostgreSQL casts them back)."""
+
+    name: str
+    integer: bool = False
+
+
+def keys_json(values: Iterable[Any]) -> str:
+    """The parameter value of a :class:`Later` (one JSON array, encoded by orjson)."""
+    return orjson.dumps(list(values)).decode()
+
+
+def _listed(values: Iterable[Any] | Later, postgres: bool) -> Any:
     """The values as rows of one column ``key``, from one JSON parameter (encoded by orjson):
     ``json_array_elements_text`` on PostgreSQL (cast back to the values' type), ``json_each`` on
     SQLite. Not a PostgreSQL array: psycopg dumps a list of text in Python, a regular-expression
     search per element — 0.6 ms per batch of 500 keys, a tenth of a PostgreSQL batch's client
     time (measured)."""
-    items = list(values)
-    data = bindparam(None, orjson.dumps(items).decode(), type_=String())
+    if isinstance(values, Later):
+        data = bindparam(values.name, type_=String())
+        integer = values.integer
+    else:
+        items = list(values)
+        data = bindparam(None, keys_json(items), type_=String())
+        integer = bool(items) and isinstance(items[0], int)
     if not postgres:
         return select(func.json_each(data).table_valued("value").c.value.label("key"))
-    kind = BigInteger() if items and isinstance(items[0], int) else String()
+    kind = BigInteger() if integer else String()
     elements = func.json_array_elements_text(cast(data, _JSON)).table_valued("value")
     return select(cast(elements.c.value, kind).label("key"))
 
 
-def member_of(column: Any, values: Iterable[Any], postgres: bool) -> ColumnElement[bool]:
+def member_of(column: Any, values: Iterable[Any] | Later, postgres: bool) -> ColumnElement[bool]:
     """``column IN values`` with the values as one parameter (:func:`_listed`).
 
     Not ``= ANY(:array)`` on PostgreSQL: psycopg prepares a statement run five times, and the
@@ -194,7 +217,9 @@ def inline(value: str) -> Any:
     return literal_column("'" + value.replace("'", "''") + "'")
 
 
-def probe(query: Select[*_Ts], column: Any, values: Iterable[Any], postgres: bool) -> Select[*_Ts]:
+def probe(
+    query: Select[*_Ts], column: Any, values: Iterable[Any] | Later, postgres: bool
+) -> Select[*_Ts]:
     """``query`` restricted to rows whose ``column`` is one of ``values``.
 
     PostgreSQL: each value drives a ``LATERAL`` copy of ``query`` (``OFFSET 0`` keeps the
@@ -236,13 +261,24 @@ def update_rows(
         if len(keys) == 1:
             singles.append({key: keys[0], **dict(zip(names, shared, strict=True))})
         else:
-            conn.execute(
-                update(table)
-                .where(member_of(table.c[key], keys, postgres))
-                .values(dict(zip(names, shared, strict=True)))
-            )
+            sets = {f"set_{n}": v for n, v in zip(names, shared, strict=True)}
+            statement = _update_where_in(table, key, tuple(names), postgres)
+            conn.execute(statement, {"keys": keys_json(keys), **sets})
     if singles:
         _update_each(conn, table, key, names, singles, postgres=postgres)
+
+
+@cache
+def _update_where_in(table: Any, key: str, names: tuple[str, ...], postgres: bool) -> Any:
+    """``UPDATE table SET names… WHERE key IN (:keys)``, built once per shape (see
+    :class:`Later`); the values are bound as ``set_<name>``."""
+    column = table.c[key]
+    later = Later("keys", integer=isinstance(column.type, Integer))
+    return (
+        update(table)
+        .where(member_of(column, later, postgres))
+        .values({n: bindparam(f"set_{n}", type_=table.c[n].type) for n in names})
+    )
 
 
 def _update_each(

@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from wayline.channels.base import (
     Channel,
@@ -68,10 +68,12 @@ from wayline.journeys.policies import (
 )
 from wayline.journeys.runtime.advance import ids_in
 from wayline.journeys.runtime.bulk import (
+    Later,
     inline,
     insert_rows,
     json_text,
     json_value,
+    keys_json,
     probe,
     update_rows,
 )
@@ -181,6 +183,51 @@ class _Result:
     in_store: bool = False
 
 
+class _Statements:
+    """The statements every batch runs, built once (SQLAlchemy would build, key and look each
+    up again per batch; see :class:`wayline.journeys.runtime.bulk.Later`)."""
+
+    def __init__(self, postgres: bool) -> None:
+        o = OutboxRow
+        due = (
+            o.status == inline("pending"),  # the partial index of pending rows
+            o.due_at <= bindparam("now", type_=o.due_at.type),
+            or_(o.locked_until.is_(None), o.locked_until <= bindparam("now", type_=o.due_at.type)),
+        )
+        # Only the columns a send needs, ``late`` computed by the database: reading whole rows
+        # converted five datetimes per row for one comparison.
+        columns = (
+            o.id, o.workspace_id, o.idempotency_key, o.kind, o.channel, o.instance_id,
+            o.journey_id, o.version, o.person_id, o.step_id, o.payload, o.attempts,
+            (o.due_at > o.created_at).label("late"),
+        )  # fmt: skip
+        if not postgres:
+            # SQLite: the write transaction (BEGIN IMMEDIATE) keeps other workers out, so one
+            # statement walks the pending index in due order (``{"now", "limit"}``).
+            self.due: Any = (
+                select(*columns).where(*due).order_by(o.due_at).limit(bindparam("limit"))
+            )
+        else:
+            # PostgreSQL, two steps: lock the due rows' ids, oldest first (``due``), then read
+            # the rows (``rows``, ``{"keys"}``). It sorts every pending row before it locks
+            # (``LockRows`` sits between the sort and the limit), and without statistics it
+            # does so rather than walk the due-date index: sorting the whole rows, payloads
+            # included, spilled to disk and took 25 ms per batch with 14,000 pending; sorting
+            # ids and dates stays in memory (measured).
+            self.due = (
+                select(o.id)
+                .where(*due)
+                .order_by(o.due_at)
+                .limit(bindparam("limit"))
+                .with_for_update(skip_locked=True)
+            )
+        self.rows = probe(select(*columns), o.id, Later("keys", integer=True), postgres)
+        p = CustomerProfile
+        # The addresses of a batch's customers (``{"ws", "keys"}``).
+        addresses = select(p.person_id, p.email, p.phone).where(p.workspace_id == bindparam("ws"))
+        self.addresses = probe(addresses, p.person_id, Later("keys"), postgres)
+
+
 class Deliverer:
     """Delivers the outbox (see the module docstring).
 
@@ -219,6 +266,7 @@ class Deliverer:
         self.lease = lease
         self.max_attempts = max_attempts
         self.postgres = db.dialect == "postgresql"
+        self._statements = _Statements(self.postgres)
         self._channels: dict[tuple[str, str], Channel | LogChannel] = {}
         self._policies: dict[str, SendPolicy] = {}
 
@@ -301,43 +349,16 @@ class Deliverer:
         return claimed, profiles, recent
 
     def _due_rows(self, conn: Connection, now: datetime) -> Sequence[Any]:
-        """The due, unleased pending rows of a batch, oldest first: only the columns a send
-        needs, ``late`` computed by the database (reading whole rows converted five datetimes
-        per row for one comparison)."""
-        o = OutboxRow
-        due = (
-            o.status == inline("pending"),  # the partial index of pending rows
-            o.due_at <= now,
-            or_(o.locked_until.is_(None), o.locked_until <= now),
-        )
-        columns = (
-            o.id, o.workspace_id, o.idempotency_key, o.kind, o.channel, o.instance_id,
-            o.journey_id, o.version, o.person_id, o.step_id, o.payload, o.attempts,
-            (o.due_at > o.created_at).label("late"),
-        )  # fmt: skip
+        """The due, unleased pending rows of a batch, oldest first (:class:`_Statements`)."""
+        st = self._statements
         if not self.postgres:
-            # The write transaction (BEGIN IMMEDIATE) keeps other workers out: one statement
-            # walks the pending index in due order.
-            query = select(*columns).where(*due).order_by(o.due_at).limit(self.batch_size)
-            return conn.execute(query).all()
-        # PostgreSQL, two steps: lock the due rows' ids, oldest first, then read the rows. It
-        # sorts every pending row before it locks (``LockRows`` sits between the sort and the
-        # limit), and without statistics it does so rather than walk the due-date index:
-        # sorting the whole rows, payloads included, spilled to disk and took 25 ms per batch
-        # with 14,000 pending; sorting ids and dates stays in memory (measured).
-        claim = (
-            select(o.id)
-            .where(*due)
-            .order_by(o.due_at)
-            .limit(self.batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        ids = list(conn.scalars(claim).all())
+            return conn.execute(st.due, {"now": now, "limit": self.batch_size}).all()
+        ids = list(conn.scalars(st.due, {"now": now, "limit": self.batch_size}).all())
         if not ids:
             return []
         position = {id_: i for i, id_ in enumerate(ids)}
         return sorted(  # oldest first, as claimed
-            conn.execute(probe(select(*columns), o.id, ids, True)).all(),
+            conn.execute(st.rows, {"keys": keys_json(ids)}).all(),
             key=lambda r: position[r[0]],
         )
 
@@ -360,9 +381,9 @@ class Deliverer:
                 # Nothing will read consent, traits or names (no rules to check, no template
                 # to fill): only the addresses. Decoding two JSON columns and building full
                 # profiles was 1.2 s of a 17 s profile of 40,000 transitions.
-                addresses = select(p.person_id, p.email, p.phone).where(p.workspace_id == ws)
+                addresses = self._statements.addresses
                 for pid, email, phone in conn.execute(
-                    probe(addresses, p.person_id, keys, self.postgres)
+                    addresses, {"ws": ws, "keys": keys_json(keys)}
                 ).all():
                     out[(ws, pid)] = Profile(pid, email, phone)
                 continue
