@@ -203,37 +203,22 @@ def windows_in_parts(
 
     ``orders``: the parts already made and sorted, as :func:`windows`'s ``order`` (each holds
     whole units), e.g. by :func:`wayline.analytics.sessions_pass.sessions`."""
+    whole = functools.partial(
+        windows,
+        units,
+        times,
+        ranks,
+        items,
+        epochs,
+        steps=steps,
+        collapse_repeats=collapse_repeats,
+        at_start=at_start,
+        at_end=at_end,
+    )
     if orders is not None:
-        return _in_threads(
-            [
-                functools.partial(
-                    windows,
-                    units,
-                    times,
-                    ranks,
-                    items,
-                    epochs,
-                    steps=steps,
-                    collapse_repeats=collapse_repeats,
-                    at_start=at_start,
-                    at_end=at_end,
-                    order=order,
-                )
-                for order in orders
-            ]
-        )
+        return _in_threads([functools.partial(whole, order=order) for order in orders])
     if parts <= 1 or len(units) < parts * min_part:
-        return windows(
-            units,
-            times,
-            ranks,
-            items,
-            epochs,
-            steps=steps,
-            collapse_repeats=collapse_repeats,
-            at_start=at_start,
-            at_end=at_end,
-        )
+        return whole()
     if parts & (parts - 1) == 0:  # a power of two: a mask, much cheaper than a remainder
         bucket = (units & np.uint64(parts - 1)).astype(np.int64)
     else:
