@@ -242,6 +242,13 @@ class _Statements:
             InstanceRow.status == inline(Status.ACTIVE.value),
         )
         self.active = probe(active, InstanceRow.person_id, Later("keys"), postgres)
+        # Each customer's earliest queued event (``{"ws", "keys"}``; PostgreSQL's ``_in_order``).
+        lowest = (
+            select(InputRow.person_id, func.min(InputRow.id).label("lowest"))
+            .where(InputRow.workspace_id == bindparam("ws"))
+            .group_by(InputRow.person_id)
+        )
+        self.lowest_input = probe(lowest, InputRow.person_id, Later("keys"), postgres)
         # SQLite's entry ledger (``{"ws", "journeys", "keys"}``; PostgreSQL: ``Advancer._ledger``).
         self.ledger = (
             select(
@@ -380,13 +387,8 @@ class Advancer:
         for w, p in first:
             by_ws[w].add(p)
         for w, people in by_ws.items():
-            lowest_per_person = (
-                select(InputRow.person_id, func.min(InputRow.id).label("lowest"))
-                .where(InputRow.workspace_id == w)
-                .group_by(InputRow.person_id)
-            )
             for person, lowest in conn.execute(
-                probe(lowest_per_person, InputRow.person_id, sorted(people), self.postgres)
+                self._statements.lowest_input, {"ws": w, "keys": keys_json(sorted(people))}
             ).all():
                 if lowest < first[(w, person)]:
                     blocked.add((w, person))
