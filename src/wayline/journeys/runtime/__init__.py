@@ -6,6 +6,7 @@
     deliver   the outbox: send-time policies, rendering, a channel call per idempotency key
     channels  the channel registry, the ``log`` channel, a deduplicating recorder for tests
     service   one runtime process: the loop ``wayline serve`` and ``wayline worker`` run
+    collector the garbage collector set for a process that runs for hours
 
 See ``docs/journeys-runtime.md`` for the guarantees (exactly-once delivery across crashes) and
 how the work is shared between processes.
