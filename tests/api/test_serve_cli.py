@@ -1,10 +1,14 @@
-"""``wayline workspaces create|list``: keys are printed and work against the store."""
+"""``wayline workspaces create|list``: keys are printed and work against the store; the
+mover's thread of ``wayline serve`` yields the CPU to the API."""
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from wayline.cli import _register, app
@@ -33,3 +37,20 @@ def test_workspace_needs_a_name(home: Path) -> None:
     _register()
     result = CliRunner().invoke(app, ["workspaces", "create", "  "])
     assert result.exit_code != 0
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling classes only")
+def test_the_mover_thread_runs_in_the_idle_class_and_the_caller_keeps_its_own() -> None:
+    from wayline.cli.serve import _in_background
+
+    seen: list[tuple[int, int]] = []
+
+    def target(stop: threading.Event) -> None:
+        seen.append((os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)))
+
+    worker = threading.Thread(target=_in_background, args=(target, threading.Event()))
+    worker.start()
+    worker.join()
+    assert seen == [(os.SCHED_IDLE, 10)]
+    # Per thread: the API's and the runtime's threads keep the normal class.
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
