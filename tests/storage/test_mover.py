@@ -81,7 +81,11 @@ def test_a_batch_takes_whole_requests(db: Database, store: EventStore) -> None:
 
 
 @pytest.mark.parametrize("batch_size", [1, 2000])  # the copies in one batch, or in two
-def test_a_retried_request_is_stored_once(db: Database, store: EventStore, batch_size: int) -> None:
+@pytest.mark.parametrize("claims", [2500, 3])  # the ids taken in one transaction, or in several
+def test_a_retried_request_is_stored_once(
+    db: Database, store: EventStore, batch_size: int, claims: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("wayline.storage.mover._CLAIMS_PER_TRANSACTION", claims)
     batch = [_track(i) for i in range(10)]
     db.accept("default", batch, NOW)
     db.accept("default", [*batch[5:], _track(10)], NOW + timedelta(seconds=3))  # a retry
