@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from wayline.errors import InputError
-from wayline.events.schema import CALL_EVENT_NAMES, EVENT_COLUMNS, EVENT_TYPES
+from wayline.events.schema import CALL_EVENT_NAMES, EVENT_COLUMNS, EVENT_TYPES, JSON_COLUMNS
 
 _SOCIAL = re.compile(
     r"facebook|instagram|tiktok|twitter|x\.com|t\.co|pinterest|linkedin|youtube|snapchat|reddit|fb|ig"
@@ -32,7 +32,6 @@ _SEARCH = re.compile(r"google|bing|duckduckgo|yahoo|baidu|yandex|ecosia|search")
 _PAID = re.compile(r"cpc|ppc|paid|cpm|display|ads?$|retargeting|affiliate")
 _MOBILE_UA = re.compile(r"Mobi|Android|iPhone|iPod", re.IGNORECASE)
 _TABLET_UA = re.compile(r"iPad|Tablet", re.IGNORECASE)
-_JSON_COLUMNS = ("properties", "traits", "context")
 _OS_UA = (
     ("iOS", re.compile(r"iPhone|iPad|iPod")),
     ("Android", re.compile(r"Android")),
@@ -282,7 +281,7 @@ def normalize(
         person_id=person_id,
     )
     row = dict(zip(EVENT_COLUMNS, values, strict=True))
-    for name in _JSON_COLUMNS:  # copies: the row is the caller's to change
+    for name in JSON_COLUMNS:  # copies: the row is the caller's to change
         row[name] = dict(row[name])
     return row
 

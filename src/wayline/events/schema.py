@@ -45,6 +45,9 @@ EVENT_COLUMNS: dict[str, str] = {
     "source": "VARCHAR NOT NULL",
 }
 
+#: The JSON columns (``properties``, ``traits``, ``context``), in table order.
+JSON_COLUMNS = tuple(name for name, sql_type in EVENT_COLUMNS.items() if sql_type == "JSON")
+
 #: The same columns as an Arrow schema, for bulk loads (importers, simulator). JSON columns are
 #: JSON text in Arrow.
 EVENT_ARROW_SCHEMA = pa.schema(

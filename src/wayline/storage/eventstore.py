@@ -16,9 +16,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from wayline.events.schema import EVENT_ARROW_SCHEMA, EVENT_COLUMNS
-
-_JSON_COLUMNS = ("properties", "traits", "context")
+from wayline.events.schema import EVENT_ARROW_SCHEMA, EVENT_COLUMNS, JSON_COLUMNS
 
 
 def create_events_table_sql(table: str = "events", dialect: str = "duckdb") -> str:
@@ -45,7 +43,7 @@ def rows_to_arrow(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     columns: dict[str, list[Any]] = {}
     for name in EVENT_COLUMNS:
         values = [row.get(name) for row in batch]
-        columns[name] = [_json_text(v) for v in values] if name in _JSON_COLUMNS else values
+        columns[name] = [_json_text(v) for v in values] if name in JSON_COLUMNS else values
     return pa.Table.from_pydict(columns, schema=EVENT_ARROW_SCHEMA)
 
 

@@ -77,7 +77,7 @@ from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from wayline.errors import InputError
 from wayline.events.normalize import normalize_values
-from wayline.events.schema import EVENT_ARROW_SCHEMA, EVENT_COLUMNS
+from wayline.events.schema import EVENT_ARROW_SCHEMA, EVENT_COLUMNS, JSON_COLUMNS
 from wayline.storage.analytics_access import open_when_free
 from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore
@@ -110,7 +110,6 @@ _COLUMN = {name: index for index, name in enumerate(EVENT_COLUMNS)}
 _WORKSPACE, _MESSAGE_ID = _COLUMN["workspace_id"], _COLUMN["message_id"]
 _TYPE, _PERSON, _TIMESTAMP = _COLUMN["type"], _COLUMN["person_id"], _COLUMN["timestamp"]
 _TRAITS, _CONTEXT = _COLUMN["traits"], _COLUMN["context"]
-_JSON_COLUMNS = frozenset(("properties", "traits", "context"))
 
 # Step 3 in one statement per workspace: the claims as one JSON object, message id → inbox id
 # (an object, not an array of arrays: each element is read once, not parsed again per field).
@@ -256,7 +255,7 @@ def _arrow(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
     for (name, _), column, arrow_field in zip(
         EVENT_COLUMNS.items(), zip(*rows, strict=True), EVENT_ARROW_SCHEMA, strict=True
     ):
-        if name in _JSON_COLUMNS:  # JSON text (Arrow takes the UTF-8 bytes as they are)
+        if name in JSON_COLUMNS:  # JSON text (Arrow takes the UTF-8 bytes as they are)
             # Most events have no traits: one shared "{}" instead of one dump each.
             column = tuple(dumps(value, default=str) if value else b"{}" for value in column)
         arrays.append(pa.array(column, type=arrow_field.type))
