@@ -29,23 +29,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ingest_http import CONTEXT  # the same events as the HTTP benchmark's
 from wayline.config import Settings
 from wayline.events.normalize import normalize
 from wayline.storage.db import Database
 from wayline.storage.eventstore import EventStore, rows_to_arrow
 from wayline.storage.mover import Mover
 
-CONTEXT = {
-    "library": {"name": "analytics.js", "version": "5.2.0"},
-    "page": {
-        "path": "/products/linen-shirt",
-        "referrer": "https://www.google.com/",
-        "url": "https://shop.example/products/linen-shirt",
-    },
-    "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15",
-    "ip": "203.0.113.7",
-    "campaign": {"source": "google", "medium": "cpc", "name": "autumn"},
-}
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
