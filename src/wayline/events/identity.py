@@ -49,12 +49,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
+from wayline.events.normalize import epoch_micros
 
 
 class LinkKind(StrEnum):
@@ -87,10 +86,6 @@ def links_from_row(row: Mapping[str, Any]) -> list[Link]:
         if previous and str(previous) != user_id:
             links.append(Link(LinkKind.ALIAS, user_id, str(previous), at))
     return links
-
-
-def _micros(at: datetime) -> int:
-    return (at - _EPOCH) // _MICROSECOND
 
 
 # The rank of an alias target within its group: smaller wins (latest alias, then lexical).
@@ -133,7 +128,7 @@ class _AliasGroups:
     def add(self, link: Link) -> None:
         self._add(link.user_id)
         self._add(link.other_id)
-        key: _TargetKey = (-_micros(link.at), link.user_id)
+        key: _TargetKey = (-epoch_micros(link.at), link.user_id)
         a, b = self.find(link.user_id), self.find(link.other_id)
         if a != b:
             if self.size[a] < self.size[b]:

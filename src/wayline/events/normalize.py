@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -127,6 +127,15 @@ def _device_of(dtype: str | None, os_name: str | None, ua: str) -> tuple[str | N
     if os_name is None:
         os_name = next((name for name, rx in _OS_UA if rx.search(ua)), None)
     return dtype, os_name
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_micros(at: datetime) -> int:
+    """An aware datetime as whole microseconds since 1970 (exact: no float rounding)."""
+    return (at - _EPOCH) // _MICROSECOND
 
 
 def parse_timestamp(value: Any, *, field: str = "timestamp") -> datetime:

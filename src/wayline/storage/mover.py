@@ -67,7 +67,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,7 +76,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from wayline.errors import InputError
-from wayline.events.normalize import normalize_values
+from wayline.events.normalize import epoch_micros, normalize_values
 from wayline.events.schema import EVENT_ARROW_SCHEMA, EVENT_COLUMNS, JSON_COLUMNS
 from wayline.storage.analytics_access import open_when_free
 from wayline.storage.db import Database
@@ -153,9 +153,7 @@ _APPENDED_DDL = """CREATE TABLE IF NOT EXISTS mover_appended (
     workspace_id VARCHAR NOT NULL,
     received_us BIGINT NOT NULL
 )"""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _V = TypeVar("_V")
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _by_workspace(values: Mapping[tuple[str, str], _V]) -> dict[str, dict[str, _V]]:
@@ -167,10 +165,6 @@ def _by_workspace(values: Mapping[tuple[str, str], _V]) -> dict[str, dict[str, _
             group = grouped[workspace_id] = {}
         group[key] = value
     return grouped
-
-
-def _micros(at: datetime) -> int:
-    return (at - _EPOCH) // _MICROSECOND
 
 
 @contextmanager
@@ -593,7 +587,7 @@ class Mover:
             con.execute("BEGIN")
             try:
                 con.execute(_APPENDED_DDL)
-                marks = [(i, w, _micros(at)) for i, w, at in requests]
+                marks = [(i, w, epoch_micros(at)) for i, w, at in requests]
                 done = set(con.execute("SELECT * FROM mover_appended").fetchall()) & set(marks)
                 if done:  # a crash after a batch's append, before its marking
                     skip = {mark[0] for mark in done}

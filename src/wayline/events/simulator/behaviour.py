@@ -14,11 +14,12 @@ have passed without the problem (recorded as ``lost_*`` flags for the ground tru
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from wayline.events.normalize import epoch_micros
 from wayline.events.simulator.catalogue import (
     COUNTRIES,
     DEVICE_SHARES,
@@ -36,7 +37,6 @@ from wayline.events.simulator.catalogue import (
 )
 from wayline.events.simulator.config import ProblemKind, StoreConfig
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SECOND = 1_000_000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
@@ -144,7 +144,7 @@ class Orders:
 
 def to_us(ts: datetime) -> int:
     """An aware datetime as microseconds since the epoch (exact: no float rounding)."""
-    return (ts - _EPOCH) // timedelta(microseconds=1)
+    return epoch_micros(ts)
 
 
 def _concat(blocks: list[dict[str, np.ndarray[Any, Any]]], cls: type[Any]) -> Any:
