@@ -126,10 +126,6 @@ def dump(value: Any) -> str:
     return orjson.dumps(value, default=_json_default).decode()
 
 
-def ids_in(column: Any, ids: list[int], postgres: bool) -> Any:
-    return member_of(column, ids, postgres)
-
-
 def person_lock_key(workspace_id: str, person_id: str) -> int:
     """A signed 64-bit advisory lock key for one customer (stable across processes)."""
     digest = hashlib.blake2b(f"{workspace_id}\x00{person_id}".encode(), digest_size=8).digest()

@@ -66,7 +66,6 @@ from wayline.journeys.policies import (
     Verdict,
     cap_window,
 )
-from wayline.journeys.runtime.advance import ids_in
 from wayline.journeys.runtime.bulk import (
     Later,
     inline,
@@ -74,6 +73,7 @@ from wayline.journeys.runtime.bulk import (
     json_text,
     json_value,
     keys_json,
+    member_of,
     probe,
     update_rows,
 )
@@ -366,7 +366,7 @@ class Deliverer:
         """Keep ``rows`` from other workers while they are sent outside a transaction."""
         conn.execute(
             update(OutboxRow)
-            .where(ids_in(OutboxRow.id, [r.id for r in rows], self.postgres))
+            .where(member_of(OutboxRow.id, [r.id for r in rows], self.postgres))
             .values(locked_until=now + self.lease)
         )
 
