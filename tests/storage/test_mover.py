@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -419,6 +421,33 @@ def test_last_seen_is_bumped_through_the_profile_index(tmp_path: Path) -> None:
     assert any(
         "customer_profiles USING" in s and "(workspace_id=? AND person_id=?)" in s for s in steps
     ), steps
+
+
+def test_clearing_moved_payloads_does_not_write_them_again(tmp_path: Path) -> None:
+    """SQLite as built for Python zeroes every page it frees (SECURE_DELETE): clearing a
+    batch's payloads would write their size again into the WAL, under the write lock."""
+    from wayline.storage.mover import _freed_unzeroed
+
+    path = tmp_path / "w.sqlite3"
+    with Database(f"sqlite:///{path}") as db, EventStore(tmp_path / "e.duckdb") as events:
+        db.ensure_default_workspace()
+        filler = {"blob": "x" * 300}
+        for r in range(20):
+            db.accept("default", [_track(r * 100 + i, properties=filler) for i in range(100)], NOW)
+        with db.read() as conn:
+            before = conn.exec_driver_sql("PRAGMA secure_delete").scalar_one()
+            payloads = conn.exec_driver_sql("SELECT sum(length(payload)) FROM inbox_requests")
+            size = payloads.scalar_one()
+        with closing(sqlite3.connect(path)) as raw:  # the WAL emptied: what the move writes
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert Mover(db, events, batch_size=10_000).move_batch() == 2000
+        wal = path.with_name(path.name + "-wal").stat().st_size
+        assert wal < size / 3, (wal, size)  # the claimed ids; with the pages zeroed: > size
+        with db.write() as conn:
+            with _freed_unzeroed(conn):
+                assert conn.exec_driver_sql("PRAGMA secure_delete").scalar_one() == 2  # FAST
+            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar_one() == before
+            assert conn.scalars(select(InboxRequest.payload)).all() == [None] * 20
 
 
 def test_moved_rows_are_the_normalised_messages(
