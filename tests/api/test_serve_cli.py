@@ -54,3 +54,31 @@ def test_the_mover_thread_runs_in_the_idle_class_and_the_caller_keeps_its_own() 
     assert seen == [(os.SCHED_IDLE, 10)]
     # Per thread: the API's and the runtime's threads keep the normal class.
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling classes only")
+def test_the_movers_write_transactions_run_at_normal_priority() -> None:
+    """A lock holder in the idle class would keep the API's commits waiting (priority
+    inversion): the mover hands its write transactions to a thread of normal priority."""
+    from wayline.cli.serve import _Foreground, _in_background
+
+    foreground = _Foreground("test-writes")
+    seen: list[tuple[str, int]] = []
+
+    def where() -> tuple[str, int]:
+        return threading.current_thread().name, os.sched_getscheduler(0)
+
+    def target(stop: threading.Event) -> None:
+        seen.append(where())
+        seen.append(foreground(where))
+        try:
+            foreground(lambda: 1 // 0)
+        except ZeroDivisionError:
+            seen.append(("raised", 0))
+
+    worker = threading.Thread(target=_in_background, args=(target, threading.Event()))
+    worker.start()
+    worker.join()
+    foreground.stop()
+    assert seen[1:] == [("test-writes", os.SCHED_OTHER), ("raised", 0)]
+    assert seen[0][1] == os.SCHED_IDLE

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -448,6 +448,35 @@ def test_clearing_moved_payloads_does_not_write_them_again(tmp_path: Path) -> No
                 assert conn.exec_driver_sql("PRAGMA secure_delete").scalar_one() == 2  # FAST
             assert conn.exec_driver_sql("PRAGMA secure_delete").scalar_one() == before
             assert conn.scalars(select(InboxRequest.payload)).all() == [None] * 20
+
+
+def test_write_transactions_run_in_the_foreground_given(
+    db: Database, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write transaction on the operational store (the ids taken, the marking) runs
+    through ``foreground``; ``wayline serve`` runs them at normal priority there."""
+    inside: list[bool] = [False]
+    ran: list[str] = []
+
+    def foreground(work: Callable[[], Any]) -> Any:
+        inside[0] = True
+        try:
+            return work()
+        finally:
+            inside[0] = False
+
+    real_write = db.write
+
+    def write() -> Any:
+        ran.append("foreground" if inside[0] else "mover's own thread")
+        return real_write()
+
+    db.accept("default", [_track(i) for i in range(5)], NOW)
+    db.accept("default", [_track(i) for i in range(3, 8)], NOW)  # a retry: owners looked up
+    monkeypatch.setattr(db, "write", write)
+    assert Mover(db, store, foreground=foreground).drain() == 10
+    assert store.count() == 8
+    assert ran and set(ran) == {"foreground"}, ran
 
 
 def test_moved_rows_are_the_normalised_messages(

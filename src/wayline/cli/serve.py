@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import suppress
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -67,6 +69,45 @@ def _show_new_key(title: str, workspace_id: str, key: str) -> None:
 # that keeps every core busy holds it back, and it catches up when that ends. Where the idle
 # class is not available (not Linux), niceness 10 is the fallback.
 _BACKGROUND_NICENESS = 10
+
+
+_T = TypeVar("_T")
+
+
+class _Foreground:
+    """A thread of the creator's priority that runs, one at a time, work handed to it by
+    threads of lower priority, which wait meanwhile (a :class:`wayline.storage.mover.Foreground`).
+
+    The mover's write transactions run here: holding SQLite's write lock in the idle class, the
+    mover would keep every API commit waiting for as long as other work kept the cores busy (a
+    lock holder of low priority, waiters of high priority: priority inversion). Without
+    privileges a thread cannot leave the idle class again, and threads inherit their creator's
+    class, so this one is started by the main thread.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __call__(self, work: Callable[[], _T], /) -> _T:
+        future: Future[_T] = Future()
+        self._queue.put((work, future))
+        return future.result()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            work, future = item
+            try:
+                future.set_result(work())
+            except BaseException as exc:  # the caller's to handle, as if it had run the work
+                future.set_exception(exc)
 
 
 def _in_background(target: Callable[[threading.Event], None], stop: threading.Event) -> None:
@@ -120,12 +161,17 @@ def serve(
             console.print(f"{abandoned} import(s) cut off by the last stop marked failed.")
     stop = threading.Event()
     mover_thread = None
+    foreground = None
     if mover:
         # Create the file and its table now, then let go: the mover opens it per batch, so the
         # API workers can read analytics (the dashboard) in between.
         EventStore(settings.resolved_analytics_path).close()
+        foreground = _Foreground("wayline-mover-writes")
         runner = Mover(
-            db, settings.resolved_analytics_path, interval=settings.move_interval_seconds
+            db,
+            settings.resolved_analytics_path,
+            interval=settings.move_interval_seconds,
+            foreground=foreground,
         )
         mover_thread = threading.Thread(
             target=_in_background, args=(runner.run_forever, stop), name="wayline-mover"
@@ -173,6 +219,8 @@ def serve(
             journeys_thread.join()
         if mover_thread is not None:
             mover_thread.join()
+            if foreground is not None:
+                foreground.stop()
             console.print("Stopped; every acknowledged event was moved into analytics.")
         else:
             console.print("Stopped; acknowledged events wait in the inbox for the mover.")

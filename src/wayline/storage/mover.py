@@ -68,8 +68,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import pyarrow as pa
@@ -154,6 +155,18 @@ _APPENDED_DDL = """CREATE TABLE IF NOT EXISTS mover_appended (
     received_us BIGINT NOT NULL
 )"""
 _V = TypeVar("_V")
+
+
+class Foreground(Protocol):
+    """Runs ``work`` (one operational-store write transaction) and returns what it returns,
+    perhaps in another thread; see :class:`Mover`'s ``foreground``."""
+
+    def __call__(self, work: Callable[[], _V], /) -> _V: ...
+
+
+def _here(work: Callable[[], _V]) -> _V:
+    """The default :class:`Foreground`: the calling thread."""
+    return work()
 
 
 def _by_workspace(values: Mapping[tuple[str, str], _V]) -> dict[str, dict[str, _V]]:
@@ -390,6 +403,13 @@ class Mover:
         batch_size: messages per batch (whole requests: a batch ends with the request that
             reaches it).
         interval: seconds between polls when the inbox is empty.
+        foreground: runs each of the mover's write transactions on the operational store (the
+            ids taken, the marking), which hold SQLite's write lock, that every API commit
+            waits for. ``wayline serve`` runs the mover's thread in the idle CPU class, where it
+            gets the CPU only when nothing else wants it: holding the lock there, it would keep
+            the API waiting for as long as other work keeps the cores busy. There the
+            transactions run in a thread of normal priority, the mover waiting meanwhile.
+            Default: in the calling thread.
         hold_seconds: while :meth:`drain` or :meth:`run_forever` find full batches waiting
             (the mover is behind), the file stays open from one batch to the next for up to
             this long: opening it costs ~28 ms of CPU and closing it a checkpoint, about a
@@ -406,8 +426,10 @@ class Mover:
         interval: float = 1.0,
         lock_timeout: float = 60.0,
         hold_seconds: float = 1.0,
+        foreground: Foreground = _here,
     ) -> None:
         self.db = db
+        self._foreground = foreground
         self._store = store
         self.batch_size = batch_size
         self.interval = interval
@@ -562,13 +584,13 @@ class Mover:
             items = list(claims.items())
             for start in range(0, len(items), _CLAIMS_PER_TRANSACTION):
                 part = dict(items[start : start + _CLAIMS_PER_TRANSACTION])
-                with self.db.write() as conn:
-                    result = conn.execute(
-                        _CLAIM_SQL[self.db.dialect],
-                        {"ws": workspace_id, "claims": orjson.dumps(part).decode()},
-                    )
-                taken += int(result.rowcount)
+                params = {"ws": workspace_id, "claims": orjson.dumps(part).decode()}
+                taken += self._foreground(partial(self._claim_part, params))
         return taken
+
+    def _claim_part(self, params: Mapping[str, Any]) -> int:
+        with self.db.write() as conn:
+            return int(conn.execute(_CLAIM_SQL[self.db.dialect], params).rowcount)
 
     def _owners(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """The request holding each taken id: ``(workspace_id, message_id)`` → inbox id."""
@@ -658,19 +680,25 @@ class Mover:
             ],
         )
         last_seen = _last_seen(keys, times)
-        with self.db.write() as conn:
-            if moved_ids:
-                with _freed_unzeroed(conn):
+
+        def mark() -> None:
+            with self.db.write() as conn:
+                if moved_ids:
+                    with _freed_unzeroed(conn):
+                        conn.execute(
+                            update(InboxRequest)
+                            .where(InboxRequest.id.in_(moved_ids))
+                            .values(moved_at=now, payload=None)
+                        )
+                if failed_ids:
                     conn.execute(
                         update(InboxRequest)
-                        .where(InboxRequest.id.in_(moved_ids))
-                        .values(moved_at=now, payload=None)
+                        .where(InboxRequest.id.in_(failed_ids))
+                        .values(moved_at=now)
                     )
-            if failed_ids:
-                conn.execute(
-                    update(InboxRequest).where(InboxRequest.id.in_(failed_ids)).values(moved_at=now)
-                )
-            _apply_profile_updates(conn, identified, last_seen, dialect=self.db.dialect)
+                _apply_profile_updates(conn, identified, last_seen, dialect=self.db.dialect)
+
+        self._foreground(mark)
 
     # -- the loop --------------------------------------------------------------------------
 
