@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ingest_http.py [--seconds 10] [--clients 4] [--batch 100]
 
 Each run starts ``wayline serve`` on 127.0.0.1 in a fresh temporary data folder (SQLite, WAL,
-synchronous=FULL; the mover runs in the server's parent process as in production), then
+synchronous=FULL; the mover runs in a process of its own as in production), then
 ``--clients`` separate client processes post ``/v1/batch`` requests of ``--batch`` realistic
 events (unique messageIds, analytics.js-like context) back to back over keep-alive connections
 for ``--seconds``. The clients start together once every worker has built its app and every
@@ -130,14 +130,26 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _spawned(server: int) -> list[int]:
+    """The server's spawned processes (API workers, the mover; not the resource tracker,
+    whose command differs)."""
+    return [
+        pid
+        for pid in _children(server)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def _is_mover(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "wayline-mover"
+    return False
+
+
 def _wait_for_workers(server: int, database: Path, deadline: float) -> list[int]:
     """The API worker pids, once each has built its app (it has the SQLite file open)."""
     while True:
-        workers = [
-            pid
-            for pid in _children(server)  # not the resource tracker, whose command differs
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
+        workers = [pid for pid in _spawned(server) if not _is_mover(pid)]
         opened = 0
         for pid in workers:
             with contextlib.suppress(OSError):
@@ -215,7 +227,8 @@ def run_server(workers: int, args: argparse.Namespace) -> dict[str, float]:
                 p.start()
             for _ in procs:
                 ready.get(timeout=120)
-            cpu0 = {pid: _cpu_seconds(pid) for pid in [server.pid, *workers_pids]}
+            movers = [pid for pid in _spawned(server.pid) if _is_mover(pid)]
+            cpu0 = {pid: _cpu_seconds(pid) for pid in [server.pid, *workers_pids, *movers]}
             go.set()
             results = [out.get(timeout=args.seconds + 120) for _ in procs]
             # From the first client's start to the last one's end: the rate over the whole load.
@@ -243,7 +256,7 @@ def run_server(workers: int, args: argparse.Namespace) -> dict[str, float]:
         "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
         "requests": len(lat),
         "cpu_workers": sum(cpu[pid] for pid in workers_pids),
-        "cpu_parent": cpu[server.pid],
+        "cpu_parent": cpu[server.pid] + sum(cpu[pid] for pid in movers),
         "cpu_clients": sum(r[2] for r in results),
         "elapsed": elapsed,
         "pending": pending,

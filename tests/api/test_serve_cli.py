@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,43 @@ def test_the_movers_write_transactions_run_at_normal_priority() -> None:
     foreground.stop()
     assert seen[1:] == [("test-writes", os.SCHED_OTHER), ("raised", 0)]
     assert seen[0][1] == os.SCHED_IDLE
+
+
+def test_the_mover_process_moves_what_is_left_when_stopped_or_orphaned(home: Path) -> None:
+    """``wayline serve`` runs the mover in a process of its own (its idle thread must not hold
+    the GIL the server's threads need); stopped, or finding the server gone, it moves what is
+    left and exits."""
+    import multiprocessing
+
+    from wayline.cli.serve import _mover_process
+    from wayline.storage.eventstore import EventStore
+
+    settings = Settings()
+    with Database.open(settings) as db:
+        db.ensure_default_workspace()
+        EventStore(settings.resolved_analytics_path).close()
+        spawn = multiprocessing.get_context("spawn")
+        for parent, stop_it, messages in ((os.getpid(), True, 3), (-1, False, 2)):
+            db.accept(
+                "default",
+                [
+                    {
+                        "type": "track",
+                        "event": "Viewed",
+                        "userId": "u",
+                        "messageId": f"{parent}-{i}",
+                    }
+                    for i in range(messages)
+                ],
+                datetime.now(UTC),
+            )
+            stop = spawn.Event()
+            mover = spawn.Process(target=_mover_process, args=(stop, parent))
+            mover.start()
+            if stop_it:
+                stop.set()
+            mover.join(timeout=60)  # orphaned (not our child's parent): stops by itself
+            assert mover.exitcode == 0
+            assert db.inbox_count(pending=True) == 0
+    with EventStore(settings.resolved_analytics_path) as store:
+        assert store.count() == 5
