@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from runtime_support import T0, Clock, add_profiles, count, logged_messages, series, track
 from sqlalchemy import func, select, update
 
+from wayline.channels.base import ChannelKind, OutboundMessage, Outcome, SendResult, WebhookContent
 from wayline.journeys.policies import PERMISSIVE_POLICY
 from wayline.journeys.runtime import JourneyRuntime
+from wayline.journeys.runtime.channels import ChannelRegistry
+from wayline.journeys.runtime.deliver import Profile
 from wayline.storage.db import Database
 from wayline.storage.journey_models import (
     InputRow,
@@ -21,8 +25,34 @@ from wayline.storage.journey_models import (
 from wayline.storage.models import CustomerProfile
 
 
-def make_runtime(db: Database, clock: Clock) -> JourneyRuntime:
-    return JourneyRuntime(db, clock=clock, idle_seconds=0.0)
+def make_runtime(db: Database, clock: Clock, **options: Any) -> JourneyRuntime:
+    return JourneyRuntime(db, clock=clock, idle_seconds=0.0, **options)
+
+
+class Provider:
+    """A provider's channel (not kept in the store): records whom it sent to, in order."""
+
+    in_store = False
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
+        self.sent.append(message.customer_id)
+        return SendResult(Outcome.DELIVERED, idempotency_key, provider_message_id="p1")
+
+
+class Renderer:
+    """Renders a send as its template name (enough to tell it went the rendering way)."""
+
+    def render(
+        self, send: Any, *, workspace_id: str, profile: Profile, to: str, now: datetime
+    ) -> OutboundMessage:
+        return OutboundMessage(
+            message_id=str(send["message_id"]), workspace_id=workspace_id,
+            customer_id=profile.person_id, channel=ChannelKind.EMAIL, to=to,
+            content=WebhookContent({"template": send["template"]}),
+        )  # fmt: skip
 
 
 def test_events_are_queued_only_for_workspaces_with_a_live_journey(db: Database) -> None:
@@ -344,9 +374,48 @@ def test_switches_read_the_customers_profile_at_entry_and_after_a_wait(db: Datab
     assert keys == ["g:1/gold_later/1", "g:1/gold_mail/1", "p:1/plain_mail/1"]
 
 
-def test_the_deliverer_claims_due_unleased_sends_oldest_first(db: Database) -> None:
+def test_log_channel_sends_are_delivered_in_the_transaction_that_decided_them(
+    db: Database,
+) -> None:
     clock = Clock()
     runtime = make_runtime(db, clock)
+    runtime.catalog.publish("default", series(sends=1, goal=False))
+    add_profiles(db, ["u1", "u2"])
+    db.accept("default", [track(p, "Signed Up", T0) for p in ("u1", "u2")], T0)
+    assert runtime.advancer.advance_inputs() == 2  # the advancer alone: no deliverer round
+    assert sorted(p for p, _ in logged_messages(db)) == ["u1", "u2"]
+    assert count(db, OutboxRow, OutboxRow.status == "sent", OutboxRow.done_at == T0) == 2
+    assert runtime.catalog.stats("default", "series").step("send_0").sent == 2
+    assert runtime.deliverer.deliver() == 0
+    assert_counts_match_records(db)
+
+
+def test_sends_to_render_or_to_a_provider_are_left_to_the_deliverer(db: Database) -> None:
+    provider = Provider()
+    rendering = make_runtime(db, Clock(), renderer=Renderer())
+    to_provider = make_runtime(db, Clock(), channels=ChannelRegistry({"email": provider}))
+    doc = series(sends=1, goal=False)
+    rendering.catalog.publish("default", doc)
+    add_profiles(db, ["u1"])
+    db.accept("default", [track("u1", "Signed Up", T0)], T0)
+    rendering.advancer.advance_inputs()
+    assert count(db, OutboxRow, OutboxRow.status == "pending") == 1
+    assert rendering.deliverer.deliver() == 1
+    assert logged_messages(db) == [("u1", "series:u1:1/send_0/1")]
+    to_provider.catalog.publish("default", {**doc, "id": "again", "trigger": {"event": "Ordered"}})
+    db.accept("default", [track("u1", "Ordered", T0)], T0)
+    to_provider.advancer.advance_inputs()
+    assert count(db, OutboxRow, OutboxRow.status == "pending") == 1
+    assert provider.sent == []
+    assert to_provider.deliverer.deliver() == 1
+    assert provider.sent == ["u1"]
+
+
+def test_the_deliverer_claims_due_unleased_sends_oldest_first(db: Database) -> None:
+    clock = Clock()
+    # A provider's channel: sends to the log channel are delivered by the advancer.
+    provider = Provider()
+    runtime = make_runtime(db, clock, channels=ChannelRegistry({"email": provider}))
     runtime.catalog.publish("default", series())
     people = ["later", "leased", "oldest", "due"]
     add_profiles(db, people)
@@ -362,10 +431,10 @@ def test_the_deliverer_claims_due_unleased_sends_oldest_first(db: Database) -> N
             conn.execute(update(OutboxRow).where(OutboxRow.person_id == person).values(**values))
     runtime.deliverer.batch_size = 1
     assert [runtime.deliverer.deliver() for _ in range(3)] == [1, 1, 0]
-    assert [p for p, _ in logged_messages(db)] == ["oldest", "due"]
+    assert provider.sent == ["oldest", "due"]
     clock.advance(minutes=2)  # the lease ran out
     assert runtime.deliverer.deliver() == 1
-    assert [p for p, _ in logged_messages(db)][-1] == "leased"
+    assert provider.sent[-1] == "leased"
 
 
 def test_a_customer_without_a_profile_is_skipped_for_want_of_an_address(db: Database) -> None:

@@ -18,7 +18,10 @@ One batch is one transaction:
 4. **commit** in the same transaction: instance states, new timers, outbox rows (sends and
    webhooks, each keyed by the engine's idempotency key ``<instance>/<step>/<attempt>``), step
    records and their counts (:mod:`wayline.journeys.runtime.records`) and profile updates; and
-   delete the claimed inputs and timers.
+   delete the claimed inputs and timers. Sends that need nothing outside the database (the
+   ``log`` channel, no template to render) are delivered in this transaction too
+   (:meth:`wayline.journeys.runtime.deliver.Deliverer.settle`): their outbox rows are inserted
+   already marked.
 
 A crash anywhere before the commit leaves nothing behind (the transaction rolls back, the locks
 go with the connection) and the work is claimed again; after the commit, it is done exactly
@@ -105,6 +108,11 @@ log = logging.getLogger(__name__)
 #: Counts a customer's past events for event-history conditions: (workspace, person, matcher,
 #: since, until) → count. The analytics store answers it where one is reachable.
 EventHistory = Callable[[str, str, EventMatcher, datetime | None, datetime], int]
+
+#: Delivers, in the advancer's transaction, the new outbox rows that need nothing outside it
+#: (:meth:`wayline.journeys.runtime.deliver.Deliverer.settle`): (connection, rows about to be
+#: inserted, updated in place, now) → their step records.
+Settle = Callable[[Connection, Sequence[dict[str, Any]], datetime], list["Row"]]
 
 
 def _utcnow() -> datetime:
@@ -271,6 +279,9 @@ class Advancer:
         clock: the time transitions happen at (injected in tests).
         batch_size: inputs or timers per transaction.
         history: answers event-history conditions; without one they count no events.
+        settle: delivers the sends that need nothing outside the transaction (the ``log``
+            channel without rendering) in it; without one, every send goes to the outbox
+            for the deliverer.
     """
 
     def __init__(
@@ -281,12 +292,14 @@ class Advancer:
         clock: Callable[[], datetime] = _utcnow,
         batch_size: int = 500,
         history: EventHistory | None = None,
+        settle: Settle | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.clock = clock
         self.batch_size = batch_size
         self.history = history
+        self.settle = settle
         self.postgres = db.dialect == "postgresql"
         self.statistics = Statistics(db)
         self._statements = _Statements(self.postgres)
@@ -658,6 +671,8 @@ class Advancer:
         pg = self.postgres
         insert_rows(conn, InstanceRow.__table__, new_rows, postgres=pg)
         update_rows(conn, InstanceRow.__table__, "id", changed, postgres=pg)
+        if self.settle is not None and batch.outbox:
+            batch.records += self.settle(conn, batch.outbox, now)
         insert_rows(
             conn, TimerRow.__table__, batch.timers, postgres=pg,
             conflict=["workspace_id", "timer_id"],

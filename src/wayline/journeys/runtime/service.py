@@ -62,19 +62,32 @@ class JourneyRuntime:
     ) -> None:
         self.db = db
         self.catalog = JourneyCatalog(db, clock=clock)
+        registry = channels or ChannelRegistry()
+
+        def deliverer() -> Deliverer:
+            return Deliverer(
+                db,
+                self.catalog,
+                registry,
+                policy=policy,
+                policy_for=policy_for,
+                renderer=renderer,
+                clock=clock,
+                batch_size=batch_size,
+                lease=lease,
+            )
+
+        self.deliverer = deliverer()
+        # Sends that need nothing outside the database are delivered with the transition that
+        # decided them (``Deliverer.settle``), by a deliverer of the advancer's own: the two
+        # run in different threads (``run_forever``) and keep per-batch caches.
         self.advancer = Advancer(
-            db, self.catalog, clock=clock, batch_size=batch_size, history=history
-        )
-        self.deliverer = Deliverer(
             db,
             self.catalog,
-            channels or ChannelRegistry(),
-            policy=policy,
-            policy_for=policy_for,
-            renderer=renderer,
             clock=clock,
             batch_size=batch_size,
-            lease=lease,
+            history=history,
+            settle=deliverer().settle,
         )
         self.idle_seconds = idle_seconds
 
