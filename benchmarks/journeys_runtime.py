@@ -12,7 +12,7 @@ default, and 4. measures what that adds per message.
 2. **latency**: events arrive at ``--rate`` per second for ``--seconds`` through
    ``Database.accept`` (the tracking API's transaction) while the runtime runs; for each
    customer, trigger-to-send = when the log channel kept the first message − when the event was
-   accepted. Reported p50/p99 and the transition rate sustained.
+   accepted. Reported p50/p99, the rate offered in fact and the transition rate sustained.
 3. **baseline**, in this process on SQLite, right before each measurement: a bare claim →
    advance → outbox loop (claim a batch of queued rows, bump a per-customer state row, write an
    outbox row, delete the claimed rows, one transaction per batch), no engine. The ratio says
@@ -69,6 +69,7 @@ JOURNEY = {
     ],
 }  # fmt: skip
 TRANSITIONS_PER_CUSTOMER = 2
+DELAY_SECONDS = 1.0  # the journey's delay step
 
 
 def _worker(url: str, stop: MpEvent, cpu: Any) -> None:
@@ -201,7 +202,8 @@ def throughput(url: str, customers: int, workers: int, budget: float) -> tuple[f
     return transitions / elapsed, cpu.value / max(transitions, 1)
 
 
-def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, float, float]:
+def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, float, float, float]:
+    """(p50, p99, transitions/s sustained, transitions/s offered in fact)."""
     total = int(rate * seconds)
     db = _setup(url, total)
     procs, stop, _ = _start(url, workers)
@@ -209,6 +211,7 @@ def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, f
     chunk = max(1, rate // 20)  # 20 requests per second, like a busy tracking API
     sent = 0
     started = time.perf_counter()
+    opened = datetime.now(UTC)
     while sent < total:
         due = started + sent / rate
         if (wait := due - time.perf_counter()) > 0:
@@ -217,10 +220,12 @@ def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, f
         n = min(chunk, total - sent)
         db.accept("default", _events(sent, n, now), now)
         sent += n
+    # The events' own commits wait for SQLite's write lock like the tracking API's would: the
+    # rate offered in fact can fall short of --rate while the runtime holds the lock.
+    offered = total * TRANSITIONS_PER_CUSTOMER / (time.perf_counter() - started)
     deadline = time.perf_counter() + 60
     while (_busy(db) or _count(db) < total * 2) and time.perf_counter() < deadline:
         time.sleep(0.1)
-    elapsed = time.perf_counter() - started
     _stop(procs, stop)
     with db.read() as conn:
         first = conn.execute(
@@ -228,6 +233,9 @@ def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, f
                 OutboxRow.step_id == "first", OutboxRow.status == "sent"
             )
         ).all()
+        last = conn.execute(
+            select(func.max(OutboxRow.done_at)).where(OutboxRow.status == "sent")
+        ).scalar_one()
     db.close()
     # From the tracking API's commit of the event (its accepted_at property, carried in the
     # send's trigger) to the moment the send was marked delivered.
@@ -238,10 +246,16 @@ def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, f
         if done is not None
     )  # fmt: skip
     if not delays:
-        return float("nan"), float("nan"), 0.0
+        return float("nan"), float("nan"), 0.0, offered
     p50 = statistics.median(delays)
     p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
-    return p50, p99, len(delays) * TRANSITIONS_PER_CUSTOMER / elapsed
+    # The rate the runtime kept: every transition done, over the time from the first event to
+    # the last send, less the journey's own 1 s delay (the last customer's second send cannot
+    # come sooner than that after its event, however fast the runtime is).
+    if last is None:
+        return float("nan"), float("nan"), 0.0, offered
+    elapsed = (last - opened).total_seconds() - DELAY_SECONDS
+    return p50, p99, len(delays) * TRANSITIONS_PER_CUSTOMER / elapsed, offered
 
 
 def baseline(items: int, tmp: Path) -> float:
@@ -334,8 +348,9 @@ def main() -> None:
     backends = [b for b in args.backends if b == "sqlite" or args.postgres_url]
     rows: list[str] = []
     latencies: list[str] = []
-    best = 0.0
-    worst_p99 = 0.0
+    best: dict[str, float] = {}  # per backend: the best transitions/s
+    # per backend, from the latency run: (p99, transitions/s offered in fact, sustained)
+    kept: dict[str, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         for backend in backends:
@@ -346,7 +361,7 @@ def main() -> None:
                     rate, cpu = throughput(url, args.customers, workers, args.budget)
                 finally:
                     _drop(url, args.postgres_url)
-                best = max(best, rate)
+                best[backend] = max(best.get(backend, 0.0), rate)
                 print(
                     f"{backend:8} {workers} worker(s): {rate:,.0f} transitions/s "
                     f"({args.customers:,} customers), {cpu * 1e6:,.0f} µs CPU per transition in "
@@ -361,52 +376,62 @@ def main() -> None:
             base = baseline_now(tmp)
             url = _fresh(backend, args.postgres_url, tmp)
             try:
-                p50, p99, sustained = latency(url, args.rate, args.seconds, workers)
+                p50, p99, sustained, offered = latency(url, args.rate, args.seconds, workers)
             finally:
                 _drop(url, args.postgres_url)
-            worst_p99 = max(worst_p99, p99)
+            kept[backend] = (p99, offered, sustained)
             print(
                 f"{backend:8} trigger-to-first-send at {args.rate:,} events/s "
-                f"({args.rate * TRANSITIONS_PER_CUSTOMER:,} transitions/s offered, "
-                f"{sustained:,.0f} sustained, {workers} worker(s)): "
+                f"({args.rate * TRANSITIONS_PER_CUSTOMER:,} transitions/s asked, {offered:,.0f} "
+                f"offered, {sustained:,.0f} sustained, {workers} worker(s)): "
                 f"p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms; bare loop {base:,.0f}/s",
                 flush=True,
             )
             latencies.append(
                 f"| {backend} | {workers} | {args.rate * TRANSITIONS_PER_CUSTOMER:,} | "
-                f"{sustained:,.0f} | {p50 * 1000:,.0f} ms | {p99 * 1000:,.0f} ms |"
+                f"{offered:,.0f} | {sustained:,.0f} | {p50 * 1000:,.0f} ms | {p99 * 1000:,.0f} ms |"
             )
     render = render_cost()
     print(f"rendering one email: {render * 1e6:,.0f} µs CPU", flush=True)
     if args.write_results:
-        write_results(args, rows, latencies, best, worst_p99, render)
+        write_results(args, rows, latencies, verdict(args.rate, best, kept), render)
+
+
+def verdict(rate: int, best: dict[str, float], kept: dict[str, tuple[float, float, float]]) -> str:
+    """The goal, judged for each backend on its own."""
+    asked = rate * TRANSITIONS_PER_CUSTOMER
+    lines = []
+    for backend, top in best.items():
+        p99, offered, sustained = kept.get(backend, (float("nan"), 0.0, 0.0))
+        missed = []
+        if top < 10_000:
+            missed.append(f"the best run reached {top:,.0f} transitions/s, not 10,000")
+        # p99 counts only at the goal's load, and where the runtime kept it: below it, the
+        # delay measures a growing backlog.
+        if offered < 0.95 * asked:
+            missed.append(
+                f"the events' commits, waiting for the write lock, offered {offered:,.0f} "
+                f"transitions/s of the {asked:,} asked"
+            )
+        if sustained < 0.95 * offered:
+            missed.append(f"of {offered:,.0f} transitions/s offered it kept {sustained:,.0f}")
+        if not p99 < 1.0:
+            missed.append(f"p99 trigger-to-send was {p99 * 1000:,.0f} ms, not under 1 s")
+        if missed:
+            lines.append(f"- {backend}: **goal not met** — " + "; ".join(missed) + ".")
+        else:
+            lines.append(
+                f"- {backend}: **goal met** — {top:,.0f} transitions/s at best, and p99 "
+                f"trigger-to-send {p99 * 1000:,.0f} ms at {offered:,.0f} transitions/s offered."
+            )
+    return "\n".join(lines)
 
 
 def write_results(
-    args: argparse.Namespace,
-    rows: list[str],
-    latencies: list[str],
-    best: float,
-    p99: float,
-    render: float,
+    args: argparse.Namespace, rows: list[str], latencies: list[str], verdict: str, render: float
 ) -> None:
     from results import write_section
 
-    offered = args.rate * TRANSITIONS_PER_CUSTOMER
-    throughput_met = best >= 10_000
-    latency_met = p99 < 1.0
-    if throughput_met and latency_met:
-        verdict = "**Goal met**: at least 10,000 transitions/s, and p99 trigger-to-send under 1 s."
-    else:
-        missed = []
-        if not throughput_met:
-            missed.append(f"the best configuration reached {best:,.0f} transitions/s, not 10,000")
-        if not latency_met:
-            missed.append(
-                f"p99 trigger-to-send at {offered:,} transitions/s offered was "
-                f"{p99 * 1000:,.0f} ms, not under 1 s"
-            )
-        verdict = "**Goal not met** on this machine: " + "; ".join(missed) + "."
     markdown = f"""
 ## Journey runtime (issue 5)
 Customers go through `send → delay 1s → send` (2 engine transitions each) through the real
@@ -427,14 +452,18 @@ Trigger-to-first-send: events arrive through `Database.accept` (the tracking API
 at {args.rate:,}/s for {args.seconds:g} s while the runtime runs; the delay is from the event's
 commit to the moment its first message was marked delivered.
 
-| backend | workers | transitions/s offered | sustained | p50 | p99 |
-|---|---|---|---|---|---|
+| backend | workers | transitions/s asked | offered | sustained | p50 | p99 |
+|---|---|---|---|---|---|---|
 {chr(10).join(latencies)}
 
-{verdict} Where the sustained rate is below the offered one, the queue grows for the whole run
-and the delay measures that backlog, not the loop. Goal: at least 10,000 transitions/s through
-the real engine, and p99 trigger-to-send under 1 s at that load (the issue's reference: a bare
-loop reaching about 35,000/s).
+"Offered" is the rate the events' commits reached in fact (they wait for the write lock, as the
+tracking API's do). "Sustained" is every transition done over the time from the first event to
+the last send, less the journey's own 1 s delay. Where it is below the offered rate, the queue
+grows for the whole run and the delay measures that backlog, not the loop. Goal: at least
+10,000 transitions/s through the real engine, and p99 trigger-to-send under 1 s at that load
+(the issue's reference: a bare loop reaching about 35,000/s on SQLite):
+
+{verdict}
 
 Rendering is not in these figures. `wayline serve` and `wayline worker` render every send by
 default (unless `--no-render`): the benchmark's email (built-in `welcome` template: layout, CSS
