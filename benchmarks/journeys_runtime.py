@@ -57,6 +57,7 @@ from wayline.storage.journey_models import (
 )
 from wayline.storage.models import CustomerProfile
 
+DELAY_SECONDS = 1.0  # the journey's delay step
 JOURNEY = {
     "id": "bench",
     "name": "Benchmark series",
@@ -64,12 +65,11 @@ JOURNEY = {
     "steps": [
         {"id": "first", "type": "send", "channel": "email", "template": "welcome",
          "next": "wait"},
-        {"id": "wait", "type": "delay", "duration": "1s", "next": "second"},
+        {"id": "wait", "type": "delay", "duration": f"{DELAY_SECONDS:g}s", "next": "second"},
         {"id": "second", "type": "send", "channel": "email", "template": "welcome"},
     ],
 }  # fmt: skip
 TRANSITIONS_PER_CUSTOMER = 2
-DELAY_SECONDS = 1.0  # the journey's delay step
 
 
 def _worker(url: str, stop: MpEvent, cpu: Any) -> None:
@@ -245,15 +245,13 @@ def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, f
         for payload, done in first
         if done is not None
     )  # fmt: skip
-    if not delays:
+    if not delays or last is None:
         return float("nan"), float("nan"), 0.0, offered
     p50 = statistics.median(delays)
     p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
     # The rate the runtime kept: every transition done, over the time from the first event to
     # the last send, less the journey's own 1 s delay (the last customer's second send cannot
     # come sooner than that after its event, however fast the runtime is).
-    if last is None:
-        return float("nan"), float("nan"), 0.0, offered
     elapsed = (last - opened).total_seconds() - DELAY_SECONDS
     return p50, p99, len(delays) * TRANSITIONS_PER_CUSTOMER / elapsed, offered
 
