@@ -222,9 +222,10 @@ def latency(url: str, rate: int, seconds: float, workers: int) -> tuple[float, f
         sent += n
     # The events' own commits wait for SQLite's write lock like the tracking API's would: the
     # rate offered in fact can fall short of --rate while the runtime holds the lock.
-    offered = total * TRANSITIONS_PER_CUSTOMER / (time.perf_counter() - started)
+    expected = total * TRANSITIONS_PER_CUSTOMER
+    offered = expected / (time.perf_counter() - started)
     deadline = time.perf_counter() + 60
-    while (_busy(db) or _count(db) < total * 2) and time.perf_counter() < deadline:
+    while (_busy(db) or _count(db) < expected) and time.perf_counter() < deadline:
         time.sleep(0.1)
     _stop(procs, stop)
     with db.read() as conn:
