@@ -282,6 +282,8 @@ class Advancer:
         settle: delivers the sends that need nothing outside the transaction (the ``log``
             channel without rendering) in it; without one, every send goes to the outbox
             for the deliverer.
+        queued: called once a batch that left sends or webhooks in the outbox has committed
+            (the runtime wakes its deliverer with it instead of having it poll).
     """
 
     def __init__(
@@ -293,6 +295,7 @@ class Advancer:
         batch_size: int = 500,
         history: EventHistory | None = None,
         settle: Settle | None = None,
+        queued: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -300,6 +303,7 @@ class Advancer:
         self.batch_size = batch_size
         self.history = history
         self.settle = settle
+        self.queued = queued
         self.postgres = db.dialect == "postgresql"
         self.statistics = Statistics(db)
         self._statements = _Statements(self.postgres)
@@ -309,6 +313,7 @@ class Advancer:
     def advance_inputs(self) -> int:
         """Apply one batch of queued events; returns how many were consumed."""
         self.statistics.check()
+        queued = 0
         with self.db.write() as conn:
             rows = conn.execute(self._statements.inputs, {"limit": self.batch_size}).all()
             if not rows:
@@ -332,17 +337,19 @@ class Advancer:
                 self._load(conn, batch, people, entering, live)
                 for event, traits in decoded:
                     self._on_event(batch, event, traits, live)
-                self._flush(conn, batch)
+                queued += self._flush(conn, batch)
                 records += batch.records
             write_records(conn, records, postgres=self.postgres)
             if rows:
                 ids = keys_json(r.id for r in rows)
                 conn.execute(self._statements.delete_inputs, {"keys": ids})
-            return len(rows)
+        self._committed(queued)
+        return len(rows)
 
     def advance_timers(self) -> int:
         """Fire one batch of due timers; returns how many were consumed."""
         now = self.clock()
+        queued = 0
         with self.db.write() as conn:
             rows = conn.execute(
                 self._statements.timers, {"now": now, "limit": self.batch_size}
@@ -362,11 +369,16 @@ class Advancer:
                     if inst is None or not inst.state.active:
                         continue  # the instance ended: its timers are no-ops
                     self._handle(batch, inst, TimerInput(r.timer_id))
-                self._flush(conn, batch)
+                queued += self._flush(conn, batch)
                 records += batch.records
             write_records(conn, records, postgres=self.postgres)
             conn.execute(self._statements.delete_timers, {"keys": keys_json(r.id for r in rows)})
-            return len(rows)
+        self._committed(queued)
+        return len(rows)
+
+    def _committed(self, queued: int) -> None:
+        if queued and self.queued is not None:
+            self.queued()
 
     # -- claiming -------------------------------------------------------------------------------
 
@@ -645,7 +657,8 @@ class Advancer:
 
     # -- committing -----------------------------------------------------------------------------
 
-    def _flush(self, conn: Connection, batch: _Batch) -> None:
+    def _flush(self, conn: Connection, batch: _Batch) -> int:
+        """Write the batch's changes; returns how many outbox rows it left to the deliverer."""
         ws, now = batch.workspace_id, batch.now
         new_rows, changed = [], []
         for instance_id, inst in batch.instances.items():
@@ -682,6 +695,7 @@ class Advancer:
             conflict=["workspace_id", "idempotency_key"],
         )  # fmt: skip
         self._flush_profiles(conn, batch)
+        return sum(row["status"] == "pending" for row in batch.outbox)
 
     def _flush_profiles(self, conn: Connection, batch: _Batch) -> None:
         dirty = {p: prof for p, prof in batch.profiles.items() if prof.dirty}

@@ -6,6 +6,14 @@ load needs — they share the queues through ``FOR UPDATE SKIP LOCKED`` and need
 Each round does a batch of each kind of work (events, due timers, outbox); when a round finds
 nothing it sleeps ``idle_seconds`` (a short poll: the database is the only coordinator, so a
 worker can be killed at any time and another picks up its work).
+
+In :meth:`JourneyRuntime.run_forever` the deliverer does not poll at that pace: the advancer
+wakes it when a batch leaves sends in the outbox, and between wake-ups its polls back off to
+``idle_max_seconds``. They only look for what no wake-up announces (a send deferred by quiet
+hours or a cap, a retry, the leftovers of a killed worker). Polling every 10 ms while the
+advancer was busy cost a PostgreSQL worker 13 % of its transitions (6,900 against 7,900 a
+second, measured): each empty claim is a transaction, a round trip and a turn of the GIL taken
+from the advancer.
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ class JourneyRuntime:
         lease: timedelta = timedelta(seconds=60),
         history: EventHistory | None = None,
         idle_seconds: float = 0.05,
+        idle_max_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.catalog = JourneyCatalog(db, clock=clock)
@@ -78,6 +87,7 @@ class JourneyRuntime:
             )
 
         self.deliverer = deliverer()
+        self._outbox = threading.Event()  # set when sends wait in the outbox
         # Sends that need nothing outside the database are delivered with the transition that
         # decided them (``Deliverer.settle``), by a deliverer of the advancer's own: the two
         # run in different threads (``run_forever``) and keep per-batch caches.
@@ -88,8 +98,10 @@ class JourneyRuntime:
             batch_size=batch_size,
             history=history,
             settle=deliverer().settle,
+            queued=self._outbox.set,
         )
         self.idle_seconds = idle_seconds
+        self.idle_max_seconds = idle_max_seconds
 
     def run_round(self) -> RoundResult:
         """One batch of each kind of work."""
@@ -107,13 +119,13 @@ class JourneyRuntime:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set: the deliverer in a thread of its own, so that sends (and
-        their database round trips) overlap with advancing customers; an error in a round is
-        logged and the round retried. The process's garbage collector is set for a long run
-        (:mod:`wayline.journeys.runtime.collector`)."""
+        their database round trips) overlap with advancing customers, woken by the advancer
+        (module docstring); an error in a round is logged and the round retried. The process's
+        garbage collector is set for a long run (:mod:`wayline.journeys.runtime.collector`)."""
         tune_for_runtime()
         deliverer = threading.Thread(
             target=self._loop,
-            args=(stop, lambda: self.deliverer.deliver() > 0),
+            args=(stop, lambda: self.deliverer.deliver() > 0, self._outbox),
             name="wayline-journeys-deliver",
             daemon=True,
         )
@@ -124,20 +136,33 @@ class JourneyRuntime:
                 lambda: bool(self.advancer.advance_inputs() + self.advancer.advance_timers()),
             )
         finally:
+            self._outbox.set()  # the deliverer sees ``stop`` now, not at its next poll
             deliverer.join()
 
-    def _loop(self, stop: threading.Event, work: Callable[[], bool]) -> None:
-        backoff = self.idle_seconds
+    def _loop(
+        self, stop: threading.Event, work: Callable[[], bool], wake: threading.Event | None = None
+    ) -> None:
+        """Run ``work`` until ``stop``, waiting ``idle_seconds`` after a round that found
+        nothing; with ``wake``, each such wait is twice the last (up to ``idle_max_seconds``)
+        and ends when ``wake`` is set."""
+        wait = self.idle_seconds
         while not stop.is_set():
+            if wake is not None:
+                wake.clear()  # before the round: a wake-up during it is not lost
             try:
                 busy = work()
-                backoff = self.idle_seconds
             except Exception:
                 log.exception("journey runtime round failed; retrying")
-                busy = False
-                backoff = min(max(backoff * 2, 0.1), 5.0)
-            if not busy:
-                stop.wait(backoff)
+                wait = min(max(wait * 2, 0.1), 5.0)
+                (stop if wake is None else wake).wait(wait)
+                continue
+            if busy:
+                wait = self.idle_seconds
+            elif wake is None:
+                stop.wait(self.idle_seconds)
+            else:
+                wake.wait(wait)
+                wait = min(wait * 2, self.idle_max_seconds)
 
     def start_thread(self, stop: threading.Event) -> threading.Thread:
         thread = threading.Thread(

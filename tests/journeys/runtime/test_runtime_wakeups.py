@@ -1,0 +1,66 @@
+"""A running runtime's deliverer: woken by the advancer, polling less and less while idle."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from runtime_support import T0, Clock, add_profiles, series, track
+
+from wayline.channels.base import OutboundMessage, Outcome, SendResult
+from wayline.journeys.runtime import JourneyRuntime
+from wayline.journeys.runtime.channels import ChannelRegistry
+from wayline.storage.db import Database
+
+
+class Provider:
+    """A provider's channel (not kept in the store, so the deliverer sends): when it sent."""
+
+    in_store = False
+
+    def __init__(self) -> None:
+        self.sent_at: list[float] = []
+
+    async def send(self, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
+        self.sent_at.append(time.monotonic())
+        return SendResult(Outcome.DELIVERED, idempotency_key, provider_message_id="p1")
+
+
+def test_the_advancer_wakes_the_deliverer_which_backs_off_while_idle(db: Database) -> None:
+    provider = Provider()
+    runtime = JourneyRuntime(
+        db, clock=Clock(), channels=ChannelRegistry({"email": provider}),
+        idle_seconds=0.01, idle_max_seconds=60.0,
+    )  # fmt: skip
+    runtime.catalog.publish("default", series(sends=1, goal=False))
+    add_profiles(db, ["u1"])
+    polls: list[float] = []
+    deliver = runtime.deliverer.deliver
+
+    def counted() -> int:
+        polls.append(time.monotonic())
+        return deliver()
+
+    runtime.deliverer.deliver = counted  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = runtime.start_thread(stop)
+    try:
+        time.sleep(2.0)
+        # Waits of 10 ms, 20 ms, 40 ms… : 8 or 9 polls in 2 s, not the 200 of a 10 ms poll.
+        assert 5 <= len(polls) <= 12
+        # The deliverer now waits 1.3 or 2.6 s before its next poll; the advancer (polling
+        # every 10 ms) takes the event and wakes it.
+        accepted = time.monotonic()
+        db.accept("default", [track("u1", "Signed Up", T0)], T0)
+        deadline = accepted + 10
+        while not provider.sent_at and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert provider.sent_at, "the send was not delivered"
+        assert provider.sent_at[0] - accepted < 1.0
+    finally:
+        stopped = time.monotonic()
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    # The deliverer is woken to stop, not left to finish a wait of up to a minute.
+    assert time.monotonic() - stopped < 2.0
