@@ -235,6 +235,13 @@ class _Statements:
             timers = timers.with_for_update(skip_locked=True)
         self.inputs = inputs
         self.timers = timers
+        # Is there anything to claim? (SQLite: looked at before taking the write lock.)
+        self.any_input = select(InputRow.id).limit(1)
+        self.any_timer = (
+            select(TimerRow.id)
+            .where(TimerRow.due_at <= bindparam("now", type_=TimerRow.due_at.type))
+            .limit(1)
+        )
         ids = Later("keys", integer=True)
         self.delete_inputs = delete(InputRow).where(member_of(InputRow.id, ids, postgres))
         self.delete_timers = delete(TimerRow).where(member_of(TimerRow.id, ids, postgres))
@@ -313,6 +320,8 @@ class Advancer:
     def advance_inputs(self) -> int:
         """Apply one batch of queued events; returns how many were consumed."""
         self.statistics.check()
+        if not self._anything(self._statements.any_input, {}):
+            return 0
         queued = 0
         with self.db.write() as conn:
             rows = conn.execute(self._statements.inputs, {"limit": self.batch_size}).all()
@@ -349,6 +358,8 @@ class Advancer:
     def advance_timers(self) -> int:
         """Fire one batch of due timers; returns how many were consumed."""
         now = self.clock()
+        if not self._anything(self._statements.any_timer, {"now": now}):
+            return 0
         queued = 0
         with self.db.write() as conn:
             rows = conn.execute(
@@ -381,6 +392,16 @@ class Advancer:
             self.queued()
 
     # -- claiming -------------------------------------------------------------------------------
+
+    def _anything(self, query: Any, params: dict[str, Any]) -> bool:
+        """Whether ``query`` finds a row to claim. On SQLite it is asked outside the write lock,
+        so that an idle runtime does not take the lock (and hold up the tracking API's
+        commits) twice a poll for nothing; on PostgreSQL the claim itself skips locked rows
+        and waits for nobody, so it is not asked."""
+        if self.postgres:
+            return True
+        with self.db.read() as conn:
+            return conn.execute(query, params).first() is not None
 
     def _lock_people(self, conn: Connection, people: Iterable[tuple[str, str]]) -> None:
         if not self.postgres:

@@ -1,9 +1,13 @@
-"""A running runtime's deliverer: woken by the advancer, polling less and less while idle."""
+"""The runtime with little to do: no write lock taken for nothing, a deliverer woken by the
+advancer and polling less and less while idle."""
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
 
 from runtime_support import T0, Clock, add_profiles, series, track
 
@@ -24,6 +28,32 @@ class Provider:
     async def send(self, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
         self.sent_at.append(time.monotonic())
         return SendResult(Outcome.DELIVERED, idempotency_key, provider_message_id="p1")
+
+
+def test_an_idle_advancer_takes_no_write_lock_on_sqlite(tmp_path: Path) -> None:
+    # PostgreSQL claims with SKIP LOCKED, which holds up nobody: it does not look first.
+    db = Database(f"sqlite:///{tmp_path / 'ops.sqlite3'}", clock=lambda: T0)
+    db.ensure_default_workspace()
+    runtime = JourneyRuntime(db, clock=Clock(), idle_seconds=0.0)
+    runtime.catalog.publish("default", series(delay="1h"))
+    add_profiles(db, ["u1"])
+    writes = 0
+    write = db.write
+
+    def counted() -> AbstractContextManager[Any]:
+        nonlocal writes
+        writes += 1
+        return write()
+
+    db.write = counted  # type: ignore[method-assign]
+    assert (runtime.advancer.advance_inputs(), runtime.advancer.advance_timers()) == (0, 0)
+    assert writes == 0
+    db.accept("default", [track("u1", "Signed Up", T0)], T0)
+    writes = 0
+    assert runtime.advancer.advance_inputs() == 1
+    assert runtime.advancer.advance_timers() == 0  # the delay's timer is not due
+    assert writes == 1
+    db.close()
 
 
 def test_the_advancer_wakes_the_deliverer_which_backs_off_while_idle(db: Database) -> None:
