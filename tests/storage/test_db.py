@@ -49,7 +49,7 @@ def test_migrates_an_empty_database_to_head(db: Database) -> None:
         "alembic_version",
     } <= tables
     with db.read() as conn:
-        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0006"
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0007"
     db.migrate()  # idempotent
     with db.read() as conn:
         assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1

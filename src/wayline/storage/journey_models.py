@@ -158,7 +158,10 @@ class OutboxRow(Base):
 
 class StepRecordRow(Base):
     __tablename__ = "journey_step_records"
-    __table_args__ = (Index("ix_journey_step_records_journey", "workspace_id", "journey_id"),)
+    # A journey's records (stats, splits) by the prefix; a message's history by instance.
+    __table_args__ = (
+        Index("ix_journey_step_records_instance", "workspace_id", "journey_id", "instance_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(String(64))

@@ -68,6 +68,7 @@ def _template_of(payload: str) -> str | None:
 def _messages_of(db: Database, workspace_id: str, rows: Sequence[Any]) -> list[MessageOut]:
     if not rows:
         return []
+    journeys = sorted({r.journey_id for r in rows})
     instances = sorted({r.instance_id for r in rows})
     keys = sorted({r.idempotency_key for r in rows})
     with db.read() as conn:
@@ -80,7 +81,9 @@ def _messages_of(db: Database, workspace_id: str, rows: Sequence[Any]) -> list[M
                 StepRecordRow.at,
             )
             .where(
+                # The journeys too: the index is (workspace, journey, instance).
                 StepRecordRow.workspace_id == workspace_id,
+                StepRecordRow.journey_id.in_(journeys),
                 StepRecordRow.instance_id.in_(instances),
                 StepRecordRow.kind.in_(_DELIVERY_KINDS),
             )
