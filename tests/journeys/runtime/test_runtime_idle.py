@@ -94,3 +94,32 @@ def test_the_advancer_wakes_the_deliverer_which_backs_off_while_idle(db: Databas
     assert not thread.is_alive()
     # The deliverer is woken to stop, not left to finish a wait of up to a minute.
     assert time.monotonic() - stopped < 2.0
+
+
+def test_a_failing_deliverer_backs_off_however_often_it_is_woken(db: Database) -> None:
+    runtime = JourneyRuntime(
+        db, clock=Clock(), channels=ChannelRegistry({"email": Provider()}),
+        idle_seconds=0.01, idle_max_seconds=60.0,
+    )  # fmt: skip
+    runtime.catalog.publish("default", series(sends=1, goal=False))
+    people = [f"u{i}" for i in range(50)]
+    add_profiles(db, people)
+    failures = 0
+
+    def broken() -> int:
+        nonlocal failures
+        failures += 1
+        raise RuntimeError("the outbox is unreachable")
+
+    runtime.deliverer.deliver = broken  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = runtime.start_thread(stop)
+    try:
+        for person in people:  # ~50 batches leaving a send each: ~50 wake-ups in a second
+            db.accept("default", [track(person, "Signed Up", T0)], T0)
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    # Retried after 0.1, 0.2, 0.4, 0.8 s…: a handful of attempts, not one per wake-up.
+    assert 1 <= failures <= 6

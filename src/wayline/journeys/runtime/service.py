@@ -144,7 +144,8 @@ class JourneyRuntime:
     ) -> None:
         """Run ``work`` until ``stop``, waiting ``idle_seconds`` after a round that found
         nothing; with ``wake``, each such wait is twice the last (up to ``idle_max_seconds``)
-        and ends when ``wake`` is set."""
+        and ends when ``wake`` is set. After a round that failed it waits 0.1 s, then twice as
+        long each time (up to 5 s), wake-ups or not."""
         wait = self.idle_seconds
         while not stop.is_set():
             if wake is not None:
@@ -154,7 +155,7 @@ class JourneyRuntime:
             except Exception:
                 log.exception("journey runtime round failed; retrying")
                 wait = min(max(wait * 2, 0.1), 5.0)
-                (stop if wake is None else wake).wait(wait)
+                stop.wait(wait)  # not cut short by wake-ups: a failing round backs off
                 continue
             if busy:
                 wait = self.idle_seconds
