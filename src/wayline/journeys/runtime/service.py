@@ -160,7 +160,8 @@ class JourneyRuntime:
             if busy:
                 wait = self.idle_seconds
             elif wake is None:
-                stop.wait(self.idle_seconds)
+                wait = self.idle_seconds  # a round that worked ends an error's backoff
+                stop.wait(wait)
             else:
                 wake.wait(wait)
                 wait = min(wait * 2, self.idle_max_seconds)
