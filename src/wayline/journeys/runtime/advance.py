@@ -235,13 +235,6 @@ class _Statements:
             timers = timers.with_for_update(skip_locked=True)
         self.inputs = inputs
         self.timers = timers
-        # Is there anything to claim? (SQLite: looked at before taking the write lock.)
-        self.any_input = select(InputRow.id).limit(1)
-        self.any_timer = (
-            select(TimerRow.id)
-            .where(TimerRow.due_at <= bindparam("now", type_=TimerRow.due_at.type))
-            .limit(1)
-        )
         ids = Later("keys", integer=True)
         self.delete_inputs = delete(InputRow).where(member_of(InputRow.id, ids, postgres))
         self.delete_timers = delete(TimerRow).where(member_of(TimerRow.id, ids, postgres))
@@ -320,7 +313,7 @@ class Advancer:
     def advance_inputs(self) -> int:
         """Apply one batch of queued events; returns how many were consumed."""
         self.statistics.check()
-        if not self._anything(self._statements.any_input, {}):
+        if not self._anything(self._statements.inputs, {"limit": 1}):
             return 0
         queued = 0
         with self.db.write() as conn:
@@ -349,16 +342,14 @@ class Advancer:
                 queued += self._flush(conn, batch)
                 records += batch.records
             write_records(conn, records, postgres=self.postgres)
-            if rows:
-                ids = keys_json(r.id for r in rows)
-                conn.execute(self._statements.delete_inputs, {"keys": ids})
+            conn.execute(self._statements.delete_inputs, {"keys": keys_json(r.id for r in rows)})
         self._committed(queued)
         return len(rows)
 
     def advance_timers(self) -> int:
         """Fire one batch of due timers; returns how many were consumed."""
         now = self.clock()
-        if not self._anything(self._statements.any_timer, {"now": now}):
+        if not self._anything(self._statements.timers, {"now": now, "limit": 1}):
             return 0
         queued = 0
         with self.db.write() as conn:
@@ -393,15 +384,15 @@ class Advancer:
 
     # -- claiming -------------------------------------------------------------------------------
 
-    def _anything(self, query: Any, params: dict[str, Any]) -> bool:
-        """Whether ``query`` finds a row to claim. On SQLite it is asked outside the write lock,
-        so that an idle runtime does not take the lock (and hold up the tracking API's
-        commits) twice a poll for nothing; on PostgreSQL the claim itself skips locked rows
-        and waits for nobody, so it is not asked."""
+    def _anything(self, claim: Any, params: dict[str, Any]) -> bool:
+        """Whether the ``claim`` statement finds a row (asked for one). On SQLite it is asked
+        outside the write lock, so that an idle runtime does not take the lock (and hold up the
+        tracking API's commits) twice a poll for nothing; on PostgreSQL the claim itself skips
+        locked rows and waits for nobody, so it is not asked."""
         if self.postgres:
             return True
         with self.db.read() as conn:
-            return conn.execute(query, params).first() is not None
+            return conn.execute(claim, params).first() is not None
 
     def _lock_people(self, conn: Connection, people: Iterable[tuple[str, str]]) -> None:
         if not self.postgres:
