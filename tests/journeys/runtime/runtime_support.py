@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from wayline.channels.base import OutboundMessage, Outcome, SendResult
 from wayline.storage.db import Database
 from wayline.storage.journey_models import MessageLogRow
 from wayline.storage.models import CustomerProfile
@@ -92,3 +94,19 @@ def logged_messages(db: Database) -> list[tuple[str, str]]:
 def count(db: Database, table: Any, *where: Any) -> int:
     with db.read() as conn:
         return int(conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+
+
+class Provider:
+    """A provider's channel (not kept in the store, so the deliverer sends): whom it sent to,
+    in order, and when (``time.monotonic``)."""
+
+    in_store = False
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.sent_at: list[float] = []
+
+    async def send(self, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
+        self.sent.append(message.customer_id)
+        self.sent_at.append(time.monotonic())
+        return SendResult(Outcome.DELIVERED, idempotency_key, provider_message_id="p1")

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runtime_support import T0, Clock, add_profiles, count, logged_messages, series, track
+from runtime_support import T0, Clock, Provider, add_profiles, count, logged_messages, series, track
 from sqlalchemy import func, select, update
 
-from wayline.channels.base import ChannelKind, OutboundMessage, Outcome, SendResult, WebhookContent
+from wayline.channels.base import ChannelKind, OutboundMessage, WebhookContent
 from wayline.journeys.policies import PERMISSIVE_POLICY
 from wayline.journeys.runtime import JourneyRuntime
 from wayline.journeys.runtime.channels import ChannelRegistry
@@ -27,19 +27,6 @@ from wayline.storage.models import CustomerProfile
 
 def make_runtime(db: Database, clock: Clock, **options: Any) -> JourneyRuntime:
     return JourneyRuntime(db, clock=clock, idle_seconds=0.0, **options)
-
-
-class Provider:
-    """A provider's channel (not kept in the store): records whom it sent to, in order."""
-
-    in_store = False
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
-        self.sent.append(message.customer_id)
-        return SendResult(Outcome.DELIVERED, idempotency_key, provider_message_id="p1")
 
 
 class Renderer:

@@ -9,25 +9,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from runtime_support import T0, Clock, add_profiles, series, track
+from runtime_support import T0, Clock, Provider, add_profiles, series, track
 
-from wayline.channels.base import OutboundMessage, Outcome, SendResult
 from wayline.journeys.runtime import JourneyRuntime
 from wayline.journeys.runtime.channels import ChannelRegistry
 from wayline.storage.db import Database
-
-
-class Provider:
-    """A provider's channel (not kept in the store, so the deliverer sends): when it sent."""
-
-    in_store = False
-
-    def __init__(self) -> None:
-        self.sent_at: list[float] = []
-
-    async def send(self, message: OutboundMessage, *, idempotency_key: str) -> SendResult:
-        self.sent_at.append(time.monotonic())
-        return SendResult(Outcome.DELIVERED, idempotency_key, provider_message_id="p1")
 
 
 def test_an_idle_advancer_takes_no_write_lock_on_sqlite(tmp_path: Path) -> None:
